@@ -121,15 +121,17 @@ class _PackReader:
         self.ref = ref
         self.max_size = max_size
         self.logical_root = base_dir / ref
+        # Every read goes through the resolved base, so one scan reads one
+        # snapshot even while a git-sync link is renamed over mid-scan.
+        self.real_root = Path(real_base) / ref
         self.pack = ScannedPack(ref=ref, root=self.logical_root, pack_file=None)
 
     def display(self, rel: str) -> str:
         return str(self.logical_root / rel)
 
     def read(self, rel: str, kind: FileKind) -> SourceFile | None:
-        path = self.logical_root / rel
         try:
-            content = _read_regular(path, self.real_base, self.max_size)
+            content = _read_regular(self.real_root / rel, self.real_base, self.max_size)
         except FileNotFoundError:
             return None
         except _Refused as refused:
@@ -149,13 +151,13 @@ class _PackReader:
     def yaml_names(self, sub: str) -> list[str]:
         return [
             n
-            for n in _list_dir(self.logical_root / sub)
+            for n in _list_dir(self.real_root / sub)
             if n.endswith(YAML_SUFFIXES) and not is_hidden(n)
         ]
 
     def scan(self) -> ScannedPack:
         pack = self.pack
-        if os.path.lexists(self.logical_root / PACK_FILE):
+        if os.path.lexists(self.real_root / PACK_FILE):
             pack.pack_file = self.read(PACK_FILE, FileKind.PACK)
         else:
             pack.diagnostics.append(
@@ -186,7 +188,7 @@ def _real_base(base_dir: Path) -> str | None:
 
 
 def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic | None:
-    path = base_dir / ref
+    path = base_dir / ref  # for the message; checks go through the resolved base
     if not PACK_REF.match(ref):
         return error(
             str(path),
@@ -194,7 +196,7 @@ def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic
             f"pack folder name '{ref}' is not a valid pack ref: use lower case letters, "
             "digits, '_' and '-', starting with a letter",
         )
-    if not _within(os.path.realpath(path), real_base):
+    if not _within(os.path.realpath(os.path.join(real_base, ref)), real_base):
         return error(
             str(path),
             "symlink-escape",
@@ -206,8 +208,10 @@ def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic
 def list_pack_refs(base_dir: Path) -> list[str] | None:
     """Pack folder names under the base dir (valid or not); None if the base is unusable."""
     real = _real_base(base_dir)
-    if real is None:
-        return None
+    return None if real is None else _list_refs(real)
+
+
+def _list_refs(real: str) -> list[str] | None:
     try:
         names = sorted(os.listdir(real))
     except OSError:
@@ -219,7 +223,7 @@ def _scan_once(
     base_dir: Path, real_base: str, max_file_size: int, only: Collection[str] | None
 ) -> ScanResult:
     result = ScanResult(base_dir=base_dir, base_ok=True)
-    refs = list_pack_refs(base_dir)
+    refs = _list_refs(real_base)
     if refs is None:
         result.base_ok = False
         return result
@@ -270,13 +274,14 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
         real = _real_base(base_dir)
         if real is None:
             raise BaseDirUnavailable(str(base_dir))
-        folder = base_dir / ref
-        if not os.path.isdir(folder):
+        if not os.path.isdir(os.path.join(real, ref)):
             pack = None
         else:
             problem = _pack_folder_problem(base_dir, real, ref)
             if problem is not None:
-                pack = ScannedPack(ref=ref, root=folder, pack_file=None, diagnostics=[problem])
+                pack = ScannedPack(
+                    ref=ref, root=base_dir / ref, pack_file=None, diagnostics=[problem]
+                )
             else:
                 pack = _PackReader(base_dir, real, ref, max_file_size).scan()
         if _real_base(base_dir) == real:
