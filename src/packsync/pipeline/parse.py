@@ -26,7 +26,9 @@ def parse_pack_meta(file: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]
     if diags:
         return None, diags
     if not isinstance(data, dict):
-        return None, [error(file.display_path, "not-a-mapping", "pack.yaml must be a mapping", 1, 1)]
+        return None, [
+            error(file.display_path, "not-a-mapping", "pack.yaml must be a mapping", 1, 1)
+        ]
     ref = data.get("ref") or data.get("name")
     if ref != file.pack_ref:
         return None, [
