@@ -14,8 +14,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from packsync import __version__
 
 TRIGGERS = ("startup", "watch", "reconcile", "api", "cli", "signal")
-# The service's PackResult.outcome values, plus "error" for a sync that raised.
-OUTCOMES = ("ok", "partial", "failed", "skipped", "error")
+# PackResult.outcome values (packsync.results), plus "error" for a sync that raised.
+OUTCOMES = ("ok", "errors", "pack-error", "conflict", "removed", "refused", "error")
 CHANGES = ("created", "updated", "deleted", "unchanged")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -52,6 +52,8 @@ class LeaderElector:
         self.query_timeout = query_timeout
         self.is_leader = False
         self.connected = False
+        self.attempts = 0  # lock attempts answered by the server
+        self.failures = 0  # sessions that failed (connect or query)
         self._conn: Any = None
         self._lost = asyncio.Event()
         self._backoff = Backoff(base=0.5, cap=10.0)
@@ -65,7 +67,10 @@ class LeaderElector:
                 raise
             except Exception as exc:
                 self.connected = False
-                self._step_down(f"{type(exc).__name__}: {exc}")
+                self.failures += 1
+                if self.failures == 1 or self.is_leader:
+                    log.warning("leader election: database unreachable", error=_one_line(exc))
+                self._step_down(_one_line(exc))
             await self._close()
             await asyncio.sleep(self._backoff.next())
 
@@ -81,7 +86,9 @@ class LeaderElector:
                 await self._fetch("SELECT 1")
                 wait = self.check_interval
             else:
-                if await self._fetch("SELECT pg_try_advisory_lock($1)", self.key):
+                got = await self._fetch("SELECT pg_try_advisory_lock($1)", self.key)
+                self.attempts += 1
+                if got:
                     self._become_leader()
                 wait = self.check_interval if self.is_leader else self.poll_interval
             with contextlib.suppress(TimeoutError):
@@ -130,3 +137,8 @@ class LeaderElector:
                 )
         self._step_down("shutting down")
         await self._close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
