@@ -164,6 +164,11 @@ class _Handler(FileSystemEventHandler):
             return
         with self._lock:
             self._batch.events += 1
+            if event.event_type == "modified" and _as_str(event.src_path) == self._mapper.root:
+                # the base folder's own mtime: an entry was added/removed there,
+                # which is reported on its own; only the alias map needs a refresh
+                self._batch.top_level_changed = True
+                return
             self._mapper.classify(_as_str(event.src_path), self._batch)
             if event.dest_path:  # a move: source deleted, destination changed
                 self._mapper.classify(_as_str(event.dest_path), self._batch)
