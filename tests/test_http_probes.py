@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -127,7 +126,7 @@ async def test_a_stalled_loop_fails_the_probe(
     import time
 
     _, client = served
-    url = f"{client.base_url}healthz"
+    url = str(client.base_url.join("/healthz"))
 
     def probe() -> int:
         return httpx.get(url, timeout=0.5).status_code
