@@ -59,7 +59,9 @@ async def test_pack_owned_by_another_group_is_a_conflict(
     host_a = group_service(settings, pool, tmp_path / "a", "host-a")
     host_b = group_service(settings, pool, tmp_path / "b", "host-b")
     make_pack(tmp_path / "a", "shared", {"x.yaml": workflow_yaml("From A")})
-    make_pack(tmp_path / "b", "shared", {"x.yaml": workflow_yaml("From B"), "z.yaml": workflow_yaml()})
+    make_pack(
+        tmp_path / "b", "shared", {"x.yaml": workflow_yaml("From B"), "z.yaml": workflow_yaml()}
+    )
     await host_a.sync_all(trigger="startup")
     before = await fetch(pool, "SELECT ref, xmin::text AS x FROM workflow_definition")
     result = await host_b.sync_pack("shared", trigger="cli")
@@ -94,7 +96,9 @@ async def test_api_rows_are_never_touched(
         make_pack(packs, ref, {"f.yaml": workflow_yaml()})
     await service.sync_all(trigger="startup")
     api_id = await insert_api_workflow(pool, "one", "one.from_api")
-    before = await fetch(pool, "SELECT xmin::text AS x FROM workflow_definition WHERE id = $1", api_id)
+    before = await fetch(
+        pool, "SELECT xmin::text AS x FROM workflow_definition WHERE id = $1", api_id
+    )
     # a file that claims the api row's ref fails; the api row is untouched
     make_pack(packs, "one", {"f.yaml": workflow_yaml(), "from_api.yaml": workflow_yaml("File")})
     result = await service.sync_pack("one", trigger="watch")
@@ -107,7 +111,10 @@ async def test_api_rows_are_never_touched(
     assert removed.outcome == "removed" and removed.deleted == 1
     rows = await fetch(pool, "SELECT ref, source FROM workflow_definition WHERE pack_ref = 'one'")
     assert rows == [{"ref": "one.from_api", "source": "api"}]
-    assert await fetch(pool, "SELECT xmin::text AS x FROM workflow_definition WHERE id = $1", api_id) == before
+    assert (
+        await fetch(pool, "SELECT xmin::text AS x FROM workflow_definition WHERE id = $1", api_id)
+        == before
+    )
     assert await fetch(pool, "SELECT ref FROM pack WHERE ref = 'one'") == [{"ref": "one"}]
     # later sweeps leave it alone (nothing deletable: not counted, not refused)
     report = await service.sync_all(trigger="reconcile")
