@@ -56,7 +56,7 @@ class SyncService:
         """Sync one pack (watch event, API call, CLI with one pack)."""
         _check_trigger(trigger)
         started = datetime.now(UTC)
-        result = await self._sync_one(ref, refusal=None)
+        result = await self._sync_one(ref, refusal=None, decided=False)
         await self._record_run(
             ref, trigger, started, result.outcome, result.message, _counts(result)
         )
@@ -104,9 +104,7 @@ class SyncService:
         for ref in sorted(wanted):
             if not PACK_REF.match(ref):
                 continue
-            result = await self._sync_one(
-                ref, refusal=refusal if names is not None else BASE_MISSING
-            )
+            result = await self._sync_one(ref, refusal=refusal, decided=True)
             report.packs.append(result)
             if result.outcome == "refused":
                 report.refused_deletes.append(ref)
@@ -183,9 +181,10 @@ class SyncService:
         catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
         return load_pack(scanned, catalog, known=known)
 
-    async def _sync_one(self, ref: str, *, refusal: str | None) -> PackResult:
+    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
-        removed pack (None from sync_pack: decided here)."""
+        removed pack (None: deleting is allowed); `decided` False: the guard is
+        evaluated here (sync_pack)."""
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
@@ -202,7 +201,7 @@ class SyncService:
                 _log.exception("internal error while loading pack", pack=ref)
                 return _internal_error(ref, opts.pack_root, exc)
             if loaded is None:
-                if refusal is None and _has_rows(registered):
+                if not decided and _has_rows(registered):
                     refusal = await self._single_removal_refusal(conn)
                 plan = plan_removed(registered, opts, refused=refusal)
             else:

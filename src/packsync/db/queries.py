@@ -113,17 +113,18 @@ WHERE pack.sync_group = EXCLUDED.sync_group
 RETURNING id
 """
 
-# $1 pack id, $2 pack ref, then one array per column. Tags travel as jsonb
-# (arrays of arrays must be rectangular in PostgreSQL).
+# $1 pack id, $2 pack ref, then one array per column. JSON values travel as
+# text and are cast here: asyncpg would read a Python list inside an array
+# parameter as another array dimension.
 UPSERT_WORKFLOWS = """
 INSERT INTO workflow_definition (ref, pack, pack_ref, label, description, version,
     param_schema, out_schema, definition, tags, enabled, source, file_path, content_hash)
 SELECT r.ref, $1, $2, r.label, r.description, r.version,
-       r.param_schema, r.out_schema, r.definition,
-       ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.enabled, 'file',
+       r.param_schema::jsonb, r.out_schema::jsonb, r.definition::jsonb,
+       ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)), r.enabled, 'file',
        r.file_path, r.content_hash
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[],
-            $9::jsonb[], $10::jsonb[], $11::boolean[], $12::text[], $13::text[])
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[])
      AS r(ref, label, description, version, param_schema, out_schema,
           definition, tags, enabled, file_path, content_hash)
 ON CONFLICT (ref) DO UPDATE SET
@@ -150,8 +151,8 @@ AND NOT EXISTS (SELECT 1 FROM workflow_definition w WHERE w.pack = p.id)
 """
 SET_ERRORS = """
 INSERT INTO workflow_sync_error (pack_ref, sync_group, file_path, ref, errors)
-SELECT $1, $2, r.file_path, r.ref, r.errors
-FROM unnest($3::text[], $4::text[], $5::jsonb[]) AS r(file_path, ref, errors)
+SELECT $1, $2, r.file_path, r.ref, r.errors::jsonb
+FROM unnest($3::text[], $4::text[], $5::text[]) AS r(file_path, ref, errors)
 ON CONFLICT (pack_ref, file_path) DO UPDATE SET
     ref = EXCLUDED.ref, sync_group = EXCLUDED.sync_group,
     errors = EXCLUDED.errors, last_seen = now()

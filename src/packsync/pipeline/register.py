@@ -7,11 +7,19 @@ of round trips, never one per row.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import asyncpg
 
 from packsync.db import queries
 from packsync.diagnostics import error
-from packsync.pipeline.plan import Plan, RegisteredPack, RegisteredWorkflow, plain_json
+from packsync.pipeline.plan import Plan, RegisteredPack, RegisteredWorkflow
+
+
+def _json_text(value: Any) -> str | None:
+    """JSON text for a jsonb column; YAML dates and the like become strings."""
+    return None if value is None else json.dumps(value, default=str)
 
 
 async def read_registered(conn: asyncpg.Connection, ref: str) -> RegisteredPack:
@@ -71,10 +79,10 @@ async def apply_plan(conn: asyncpg.Connection, plan: Plan, *, sync_group: str) -
             [w.label for w in wfs],
             [w.description for w in wfs],
             [w.version for w in wfs],
-            [None if w.param_schema is None else plain_json(w.param_schema) for w in wfs],
-            [None if w.out_schema is None else plain_json(w.out_schema) for w in wfs],
-            [plain_json(w.definition) for w in wfs],
-            [[str(t) for t in w.tags] for w in wfs],
+            [_json_text(w.param_schema) for w in wfs],
+            [_json_text(w.out_schema) for w in wfs],
+            [_json_text(w.definition) for w in wfs],
+            [json.dumps([str(t) for t in w.tags]) for w in wfs],
             [w.enabled for w in wfs],
             [w.file_path for w in wfs],
             [w.content_hash for w in wfs],
@@ -106,7 +114,7 @@ async def apply_plan(conn: asyncpg.Connection, plan: Plan, *, sync_group: str) -
             sync_group,
             [r.file_path for r in e],
             [r.ref for r in e],
-            [r.errors for r in e],
+            [json.dumps(r.errors, default=str) for r in e],
         )
     if plan.clear_all_errors:
         await conn.execute(queries.CLEAR_PACK_ERRORS, ref, sync_group)
