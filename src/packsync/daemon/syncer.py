@@ -55,7 +55,7 @@ class ShutdownRequested(Exception):
 def is_transient(exc: BaseException) -> bool:
     from packsync.db.connection import DatabaseUnavailable
 
-    return isinstance(exc, DatabaseUnavailable | OSError | TimeoutError | _TRANSIENT_PG)
+    return isinstance(exc, (DatabaseUnavailable, OSError, TimeoutError, *_TRANSIENT_PG))
 
 
 class PackSyncer:
