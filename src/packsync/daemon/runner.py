@@ -116,6 +116,7 @@ class Daemon:
             log.info("stopping")
             self._stop.set()
             self.state.stopping = True
+            self.scheduler.stopping = True  # dispatch nothing new from now on
             self.scheduler.wake()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
