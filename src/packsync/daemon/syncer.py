@@ -90,9 +90,7 @@ class PackSyncer:
                     if self._migrate:
                         from packsync.db.migrate import migrate
 
-                        applied = await migrate(pool, self.settings.db_schema)
-                        if applied:
-                            log.info("applied migrations", migrations=applied)
+                        await migrate(pool, self.settings.db_schema)  # logs what it applied
                 except BaseException:
                     await _close_pool(pool)
                     raise
