@@ -40,6 +40,7 @@ class LeaderElector:
         key: int,
         *,
         on_change: Callable[[bool], None],
+        on_connection: Callable[[bool], None] = lambda up: None,
         poll_interval: float = 1.0,
         check_interval: float = 2.0,
         query_timeout: float = 5.0,
@@ -47,16 +48,27 @@ class LeaderElector:
         self._connect = connect
         self.key = key
         self._on_change = on_change
+        self._on_connection = on_connection
         self.poll_interval = poll_interval
         self.check_interval = check_interval
         self.query_timeout = query_timeout
         self.is_leader = False
-        self.connected = False
+        self._connected = False
         self.attempts = 0  # lock attempts answered by the server
         self.failures = 0  # sessions that failed (connect or query)
         self._conn: Any = None
         self._lost = asyncio.Event()
         self._backoff = Backoff(base=0.5, cap=10.0)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        if value != self._connected:
+            self._connected = value
+            self._on_connection(value)
 
     async def run(self) -> None:
         """Forever: connect, try the lock, hold it; on any failure step down and retry."""
@@ -88,6 +100,8 @@ class LeaderElector:
             else:
                 got = await self._fetch("SELECT pg_try_advisory_lock($1)", self.key)
                 self.attempts += 1
+                if self.attempts == 1:
+                    self._on_connection(True)  # standby readiness: first answer seen
                 if got:
                     self._become_leader()
                 wait = self.check_interval if self.is_leader else self.poll_interval

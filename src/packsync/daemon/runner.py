@@ -70,6 +70,7 @@ class Daemon:
             self._connect,
             leader_lock_key(settings.db_schema, settings.sync_group),
             on_change=self._on_leader,
+            on_connection=self._on_connection,
         )
         self.roots = RootTracker(settings.packs_base_dir)
         self.watcher: FsWatcher | None = None
@@ -232,10 +233,19 @@ class Daemon:
             self.notifier.status("standby: another daemon of this sync group leads")
         self.scheduler.wake()
 
+    def _on_connection(self, _up: bool) -> None:
+        self._refresh_db_state()
+
+    def _refresh_db_state(self) -> None:
+        connected = self.elector.connected
+        self.state.set_db_up(connected and not self._db_failed)
+        self.state.standby_ready = connected and self.elector.attempts > 0
+
     def _on_db_state(self, up: bool) -> None:
         if up == (not self._db_failed):
             return
         self._db_failed = not up
+        self._refresh_db_state()
         if up:
             log.info("database reachable again")
             self.notifier.status("leader: database reachable again, catching up")
@@ -266,9 +276,7 @@ class Daemon:
         while True:
             if self.roots.changed():
                 await self._rewatch()
-            connected = self.elector.connected
-            self.state.set_db_up(connected and not self._db_failed)
-            self.state.standby_ready = connected and self.elector.attempts > 0
+            self._refresh_db_state()
             self._maybe_ready()
             now = time.monotonic()
             # an unhealthy daemon stops pinging, so systemd restarts it

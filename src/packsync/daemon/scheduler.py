@@ -139,23 +139,25 @@ class SyncScheduler:
                     await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _wait_time(self) -> float | None:
+        """Seconds until something may be dispatched; None: until woken (a mark,
+        a finished job, a leadership change). Never 0 when nothing can start,
+        so the loop cannot spin."""
         now = self._clock()
         if not self._can_run() or self._full_running() or self._at_capacity():
-            return None  # woken by wake(), a mark or a finished job
+            return None
         if now < self._gate_until:
             return self._gate_until - now
-        deadline = self._debouncer.next_deadline()
-        if deadline is None:
-            return None
-        # a due key blocked only because it is running: wait for the job to finish
-        return max(deadline - now, 0.05 if self._only_running_due(now) else 0.0)
-
-    def _only_running_due(self, now: float) -> bool:
-        return all(
-            key in self._running
+        if FULL in self._debouncer and self._debouncer.deadline(FULL) <= now:
+            return None if self._running else 0.0  # draining pack syncs first
+        due_later = [
+            d
             for key in self._debouncer.keys()  # noqa: SIM118 - not a dict
-            if self._debouncer.deadline(key) <= now
-        )
+            if key not in self._running
+            for d in (self._debouncer.deadline(key),)
+        ]
+        if not due_later:
+            return None  # only running keys are marked: their completion wakes us
+        return max(min(due_later) - now, 0.0)
 
     def _full_running(self) -> bool:
         return FULL in self._running
