@@ -97,6 +97,12 @@ async def test_two_daemons_one_leader_and_takeover_after_sigkill(
             return (await workflows(pg_url, settings.db_schema)).get("alpha.one") == label
 
         await until(lambda: synced("One"), 30, what="first sync")
+        leader.proc.send_signal(signal.SIGHUP)  # SIGHUP: full reconcile
+        await until(
+            lambda: any(e.get("trigger") == "signal" for e in leader.events("full sync done")),
+            30,
+            what="SIGHUP reconcile",
+        )
         leader.kill()  # SIGKILL: no clean release, PostgreSQL drops the session lock
         await until(lambda: _is(standby_port, "leader"), 30, what="standby takes over")
         (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("After takeover"))
@@ -109,3 +115,43 @@ async def test_two_daemons_one_leader_and_takeover_after_sigkill(
 
 async def _is(port: int, role: str) -> bool:
     return await _role(port) == role
+
+
+async def test_systemd_notify_ready_watchdog_stopping(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    import socket
+
+    make_core_pack(settings.packs_base_dir)
+    make_pack(settings.packs_base_dir, "alpha", {"one.yaml": workflow_yaml("One")})
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(0.2)
+    messages: list[str] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                return
+
+    env = daemon_env(settings, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="1000000")
+    proc = DaemonProcess(env, tmp_path)
+    try:
+
+        async def seen(prefix: str) -> bool:
+            await asyncio.to_thread(drain)
+            return any(m.startswith(prefix) for m in messages)
+
+        await until(lambda: seen("READY=1"), 60, what="READY=1")
+        ready = next(m for m in messages if m.startswith("READY=1"))
+        assert "STATUS=leader" in ready
+        assert (await workflows(pg_url, settings.db_schema)) == {"alpha.one": "One"}
+        await until(lambda: seen("WATCHDOG=1"), 30, what="WATCHDOG=1")
+        assert proc.stop() == 0
+        await until(lambda: seen("STOPPING=1"), 10, what="STOPPING=1")
+    finally:
+        proc.kill()
+        sock.close()
