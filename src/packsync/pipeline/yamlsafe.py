@@ -347,7 +347,10 @@ def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
     except _Abort as abort:
         return None, [*builder.problems, abort.problem]
     except yaml.MarkedYAMLError as exc:
-        line, col = _pos(exc.problem_mark or exc.context_mark)
+        mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and "end of stream" in (exc.problem or ""):
+            mark = exc.context_mark  # "unexpected end": point at what was left open
+        line, col = _pos(mark)
         what = " ".join(p for p in (exc.context, exc.problem) if p)
         return None, [YamlProblem("yaml-syntax", f"YAML syntax error: {what}", line, col)]
     except yaml.YAMLError as exc:  # unmarked reader errors (control characters...)
