@@ -36,7 +36,9 @@ class Diagnostic:
 
     def format(self) -> str:
         """`path:line:col: severity[code]: message` — the compiler-style line editors parse."""
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        return (
+            f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -48,7 +50,9 @@ class Diagnostic:
         return cls(**{**data, "severity": Severity(data["severity"])})
 
 
-def error(file: str, code: str, message: str, line: int = 0, column: int = 0, **kw: Any) -> Diagnostic:
+def error(
+    file: str, code: str, message: str, line: int = 0, column: int = 0, **kw: Any
+) -> Diagnostic:
     return Diagnostic(file, line, column, code, Severity.ERROR, message, **kw)
 
 

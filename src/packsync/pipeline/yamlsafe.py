@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 MAX_DEPTH = 100
-MAX_NODES = 1_000_000  # expanded node count (aliases counted at their full size)
+MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 64 characters of text
+TEXT_UNIT = 64
 
 _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _RESOLVER: Any = yaml.resolver.Resolver()
@@ -318,8 +319,9 @@ def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
         for event in yaml.parse(text, Loader=_Loader):
             kind = type(event)
             if kind is yaml.ScalarEvent:
-                builder.count(1, event)
                 node = _scalar(event, builder.path())
+                node.size = 1 + len(node.text) // TEXT_UNIT
+                builder.count(node.size, event)
                 if event.anchor is not None:
                     builder.anchors[event.anchor] = node
                 builder.attach(node)
