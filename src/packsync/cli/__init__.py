@@ -1,0 +1,1 @@
+"""The `packsync` command line: a thin shell over packsync.service."""

@@ -1,0 +1,91 @@
+"""Logging: structlog for our lines, the stdlib loggers (watchdog, asyncpg,
+uvicorn) routed through the same renderer, everything to stderr so stdout
+stays clean for data (`--format json`).
+
+Secrets are masked twice: settings hold them as SecretStr, and a last
+processor scrubs URL passwords and secret-looking keys from every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import warnings
+from collections.abc import MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
+_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|authorization)", re.I)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1***@", value)
+    return value
+
+
+def mask_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if _SECRET_KEYS.search(key) and event_dict[key] not in (None, ""):
+            event_dict[key] = "***"
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: Literal["auto", "json", "console"] = "auto",
+    stream: TextIO | None = None,
+) -> None:
+    stream = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        mask_secrets,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Chatty third-party loggers stay at warning unless we debug.
+    for name in ("watchdog", "asyncio", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # watchdog 7.1 warns about re-added watch callbacks on new folders: noise for users.
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"watchdog\..*")
+    logging.captureWarnings(True)
+
+
+def get_logger(name: str = "packsync") -> Any:
+    return structlog.get_logger(name)

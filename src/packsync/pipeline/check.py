@@ -1,0 +1,104 @@
+"""Offline validation of packs, pack folders or single files: scan + load with
+no database, for `packsync validate` in CI and pre-commit hooks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packsync.diagnostics import Diagnostic, error, has_errors, sort_key
+from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
+from packsync.pipeline.scan import PACK_FILE, list_pack_refs, scan_base
+
+# pack ref → the rel paths to report, or None for the whole pack
+_Wanted = dict[str, set[str] | None]
+
+
+@dataclass(slots=True)
+class CheckReport:
+    packs: list[LoadedPack] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files_checked: int = 0
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(self.diagnostics)
+
+
+def _pack_root_of(path: Path) -> Path:
+    """The pack folder holding a file: the nearest parent with a pack.yaml, else
+    the layout (`<pack>/workflows/x.yaml`, `<pack>/actions/workflows/x.yaml`)."""
+    for parent in path.parents:
+        if (parent / PACK_FILE).exists():
+            return parent
+    root = path.parent
+    if root.name == "workflows":
+        root = root.parent
+        if root.name == "actions":
+            root = root.parent
+    return root
+
+
+def _want(wanted: _Wanted, ref: str, rel: str | None) -> None:
+    if rel is None or (ref in wanted and wanted[ref] is None):
+        wanted[ref] = None
+    else:
+        files = wanted.setdefault(ref, set())
+        assert files is not None
+        files.add(rel)
+
+
+def resolve_targets(base_dir: Path, names: Sequence[str]) -> dict[Path, _Wanted]:
+    """`validate` arguments → {packs base dir: {pack ref: files or None}}.
+
+    A name may be a pack ref under base_dir, a pack folder, a packs base
+    directory, or a file inside a pack. Raises FileNotFoundError for others.
+    """
+    targets: dict[Path, _Wanted] = defaultdict(dict)
+    if not names:
+        for ref in list_pack_refs(base_dir) or []:
+            _want(targets[base_dir], ref, None)
+        return targets
+    for name in names:
+        path = Path(name)
+        if path.is_dir() and (path / PACK_FILE).exists():
+            _want(targets[path.parent], path.name, None)
+        elif path.is_dir():
+            for ref in list_pack_refs(path) or []:
+                _want(targets[path], ref, None)
+        elif path.exists() or path.is_symlink():
+            root = _pack_root_of(path)
+            _want(targets[root.parent], root.name, path.relative_to(root).as_posix())
+        elif "/" not in name and (base_dir / name).is_dir():
+            _want(targets[base_dir], name, None)
+        else:
+            raise FileNotFoundError(name)
+    return targets
+
+
+def check_targets(base_dir: Path, names: Sequence[str], *, max_file_size: int) -> CheckReport:
+    """Validate the named packs/paths (every pack under base_dir when none)."""
+    report = CheckReport()
+    targets = resolve_targets(base_dir, names)
+    if not names and list_pack_refs(base_dir) is None:
+        report.diagnostics.append(
+            error(str(base_dir), "base-dir-unavailable", "packs base directory is missing")
+        )
+    for base, wanted in targets.items():
+        scan = scan_base(base, max_file_size=max_file_size, only=set(wanted))
+        report.diagnostics.extend(scan.diagnostics)
+        catalog = build_catalog(scan)
+        for ref, scanned in scan.packs.items():
+            loaded = load_pack(scanned, catalog)
+            only = wanted[ref]
+            if only is not None:
+                loaded.workflows = [w for w in loaded.workflows if w.file_path in only]
+                keep = {str(base / ref / rel) for rel in (*only, PACK_FILE)}
+                loaded.diagnostics = [d for d in loaded.diagnostics if d.file in keep]
+            report.packs.append(loaded)
+            report.files_checked += len(loaded.workflows)
+            report.diagnostics.extend(loaded.all_diagnostics)
+    report.diagnostics.sort(key=sort_key)
+    return report

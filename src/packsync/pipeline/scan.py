@@ -1,0 +1,309 @@
+"""scan: the packs directory → `ScannedPack`s, every byte read once.
+
+Safety lives here because this is the only module that touches pack files:
+a symlink that resolves outside the base directory is never followed, FIFOs,
+sockets and devices are never opened (opening a FIFO blocks), and no file
+larger than `max_file_size` is read. Each refusal is a diagnostic, never an
+exception.
+
+Identity is logical: rel paths are built from the names as listed, never from
+resolved targets, so git-sync and ConfigMap symlink flips keep row keys stable
+(the Airflow #42542 / Grafana #80055 trap). The base directory is resolved once
+per scan and the scan is retried if it points elsewhere afterwards, so a pack
+is always read from one snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Collection
+from pathlib import Path
+
+from packsync.diagnostics import Diagnostic, error
+from packsync.pipeline.model import (
+    FileKind,
+    ScannedPack,
+    ScanResult,
+    SourceFile,
+    content_hash,
+)
+
+PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
+YAML_SUFFIXES = (".yaml", ".yml")
+PACK_FILE = "pack.yaml"
+# (subfolder, kind) in the order refs are claimed: standalone workflows first.
+WORKFLOW_DIRS = ("workflows", "actions/workflows")
+_SNAPSHOT_ATTEMPTS = 3
+
+
+def is_hidden(name: str) -> bool:
+    """Editor temp files, VCS folders and ConfigMap `..data` internals never load."""
+    return (
+        name.startswith((".", "#"))
+        or name.endswith(("~", ".swp", ".swx", ".tmp"))
+        or name in ("__pycache__",)
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _read_regular(path: Path, real_root: str, max_size: int) -> bytes:
+    """Read a file only if it is a regular file inside `real_root` and small enough."""
+    real = os.path.realpath(path)
+    if not _within(real, real_root):
+        raise _Refused(
+            "symlink-escape",
+            "symlink resolves outside the packs base directory; refusing to follow it",
+        )
+    try:
+        # O_NONBLOCK: a FIFO swapped in after a stat must not block the open.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _Refused("unreadable-file", f"cannot open file: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Refused(
+                "not-a-regular-file",
+                "not a regular file (FIFO, socket, device or folder); only regular YAML files load",
+            )
+        if st.st_size > max_size:
+            raise _Refused(
+                "file-too-large",
+                f"file is {st.st_size} bytes, over the max_file_size limit of {max_size} bytes",
+            )
+        chunks: list[bytes] = []
+        remaining = max_size + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_size:
+            raise _Refused(
+                "file-too-large", f"file grew over the max_file_size limit of {max_size} bytes"
+            )
+        return data
+    except OSError as exc:
+        raise _Refused("unreadable-file", f"cannot read file: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def _list_dir(path: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+class _PackReader:
+    """Reads one pack folder into a ScannedPack."""
+
+    def __init__(self, base_dir: Path, real_base: str, ref: str, max_size: int) -> None:
+        self.base_dir = base_dir
+        self.real_base = real_base
+        self.ref = ref
+        self.max_size = max_size
+        self.logical_root = base_dir / ref
+        # Every read goes through the resolved base, so one scan reads one
+        # snapshot even while a git-sync link is renamed over mid-scan.
+        self.real_root = Path(real_base) / ref
+        self.pack = ScannedPack(ref=ref, root=self.logical_root, pack_file=None)
+
+    def display(self, rel: str) -> str:
+        return str(self.logical_root / rel)
+
+    def read(self, rel: str, kind: FileKind) -> SourceFile | None:
+        try:
+            content = _read_regular(self.real_root / rel, self.real_base, self.max_size)
+        except FileNotFoundError:
+            return None
+        except _Refused as refused:
+            self.pack.diagnostics.append(error(self.display(rel), refused.code, refused.message))
+            if kind is FileKind.WORKFLOW:
+                self.pack.unreadable_workflows[rel] = refused.code
+            return None
+        return SourceFile(
+            pack_ref=self.ref,
+            rel_path=rel,
+            display_path=self.display(rel),
+            kind=kind,
+            content=content,
+            hash=content_hash(content),
+        )
+
+    def yaml_names(self, sub: str) -> list[str]:
+        return [
+            n
+            for n in _list_dir(self.real_root / sub)
+            if n.endswith(YAML_SUFFIXES) and not is_hidden(n)
+        ]
+
+    def scan(self) -> ScannedPack:
+        pack = self.pack
+        if os.path.lexists(self.real_root / PACK_FILE):
+            pack.pack_file = self.read(PACK_FILE, FileKind.PACK)
+        else:
+            pack.diagnostics.append(
+                error(
+                    self.display(PACK_FILE),
+                    "pack-file-missing",
+                    f"pack folder '{self.ref}' has no pack.yaml; add one with 'ref: {self.ref}'",
+                )
+            )
+        for name in self.yaml_names("actions"):
+            source = self.read(f"actions/{name}", FileKind.ACTION)
+            if source is not None:
+                pack.action_files.append(source)
+        for sub in WORKFLOW_DIRS:
+            for name in self.yaml_names(sub):
+                source = self.read(f"{sub}/{name}", FileKind.WORKFLOW)
+                if source is not None:
+                    pack.workflow_files.append(source)
+        return pack
+
+
+def _real_base(base_dir: Path) -> str | None:
+    try:
+        real = os.path.realpath(base_dir, strict=True)
+    except OSError:
+        return None
+    return real if os.path.isdir(real) and os.access(real, os.R_OK | os.X_OK) else None
+
+
+def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic | None:
+    path = base_dir / ref  # for the message; checks go through the resolved base
+    if not PACK_REF.match(ref):
+        return error(
+            str(path),
+            "pack-ref-format",
+            f"pack folder name '{ref}' is not a valid pack ref: use lower case letters, "
+            "digits, '_' and '-', starting with a letter",
+        )
+    if not _within(os.path.realpath(os.path.join(real_base, ref)), real_base):
+        return error(
+            str(path),
+            "symlink-escape",
+            "pack folder is a symlink that resolves outside the packs base directory",
+        )
+    return None
+
+
+def list_pack_refs(base_dir: Path) -> list[str] | None:
+    """Pack folder names under the base dir (valid or not); None if the base is unusable."""
+    real = _real_base(base_dir)
+    return None if real is None else _list_refs(real)
+
+
+def _list_refs(real: str) -> list[str] | None:
+    try:
+        names = sorted(os.listdir(real))
+    except OSError:
+        return None
+    return [n for n in names if not is_hidden(n) and os.path.isdir(os.path.join(real, n))]
+
+
+def _scan_once(
+    base_dir: Path, real_base: str, max_file_size: int, only: Collection[str] | None
+) -> ScanResult:
+    result = ScanResult(base_dir=base_dir, base_ok=True)
+    refs = _list_refs(real_base)
+    if refs is None:
+        result.base_ok = False
+        return result
+    for ref in refs:
+        if only is not None and ref not in only:
+            continue
+        problem = _pack_folder_problem(base_dir, real_base, ref)
+        if problem is not None:
+            result.diagnostics.append(problem)
+            continue
+        result.packs[ref] = _PackReader(base_dir, real_base, ref, max_file_size).scan()
+    return result
+
+
+def scan_base(
+    base_dir: Path, *, max_file_size: int, only: Collection[str] | None = None
+) -> ScanResult:
+    """Scan every pack (or only those named). `base_ok` is False when the base
+    directory is missing or unreadable: then nothing may be deleted."""
+    for _ in range(_SNAPSHOT_ATTEMPTS):
+        real = _real_base(base_dir)
+        if real is None:
+            return ScanResult(
+                base_dir=base_dir,
+                base_ok=False,
+                diagnostics=[
+                    error(
+                        str(base_dir),
+                        "base-dir-unavailable",
+                        "packs base directory is missing or unreadable; nothing is synced "
+                        "or deleted until it returns",
+                    )
+                ],
+            )
+        result = _scan_once(base_dir, real, max_file_size, only)
+        if _real_base(base_dir) == real:
+            return result
+    return result  # still flipping: the last complete snapshot read
+
+
+def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | None:
+    """Scan one pack; None when its folder is gone (a removed pack).
+
+    Raises `BaseDirUnavailable` when the base directory itself is missing: a
+    missing base is never evidence that a pack was removed.
+    """
+    for _ in range(_SNAPSHOT_ATTEMPTS):
+        real = _real_base(base_dir)
+        if real is None:
+            raise BaseDirUnavailable(str(base_dir))
+        if not os.path.isdir(os.path.join(real, ref)):
+            pack = None
+        else:
+            problem = _pack_folder_problem(base_dir, real, ref)
+            if problem is not None:
+                pack = ScannedPack(
+                    ref=ref, root=base_dir / ref, pack_file=None, diagnostics=[problem]
+                )
+            else:
+                pack = _PackReader(base_dir, real, ref, max_file_size).scan()
+        if _real_base(base_dir) == real:
+            return pack
+    return pack
+
+
+class BaseDirUnavailable(Exception):
+    """The packs base directory is missing or unreadable: delete nothing."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"packs base directory {path} is missing or unreadable; nothing is synced or deleted"
+        )
+        self.path = path
+
+
+__all__ = [
+    "PACK_REF",
+    "BaseDirUnavailable",
+    "is_hidden",
+    "list_pack_refs",
+    "scan_base",
+    "scan_pack",
+]
