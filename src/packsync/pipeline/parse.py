@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from packsync.diagnostics import Diagnostic, error, has_errors, sort_key
+from packsync.diagnostics import Diagnostic, error, has_errors
 from packsync.pipeline.model import (
     ActionMeta,
     HostCatalog,
@@ -87,7 +87,7 @@ def parse_pack_meta(file: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]
     except Exception as exc:  # a bug must not take the daemon down
         _internal(rep, exc)
         meta = None
-    diags = sorted(rep.items, key=sort_key)
+    diags = rep.finish()
     return (None if has_errors(diags) else meta), diags
 
 
@@ -167,7 +167,7 @@ def parse_action_meta(file: SourceFile) -> tuple[ActionMeta | None, list[Diagnos
                 meta = ActionMeta(ref=ref, file_path=file.rel_path)
     except Exception as exc:
         _internal(rep, exc)
-    diags = sorted(rep.items, key=sort_key)
+    diags = rep.finish()
     return (None if has_errors(diags) else meta), diags
 
 
@@ -182,7 +182,7 @@ def parse_workflow(file: SourceFile, catalog: HostCatalog) -> ParsedWorkflow:
             _validate(root, result, rep, catalog)
     except Exception as exc:
         _internal(rep, exc)
-    result.diagnostics = sorted(rep.items, key=sort_key)
+    result.diagnostics = rep.finish()
     return result
 
 
@@ -210,7 +210,7 @@ def validate_definition(
         rep.error("invalid-data", f"{exc}: send plain JSON data", None)
     except Exception as exc:
         _internal(rep, exc)
-    result.diagnostics = sorted(rep.items, key=sort_key)
+    result.diagnostics = rep.finish()
     return result
 
 

@@ -32,6 +32,7 @@ _ALLOWED_TAGS = {
     "!",
     *(_T + t for t in ("str", "int", "float", "bool", "null", "seq", "map")),
 }
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -148,7 +149,10 @@ def _scalar(event: Any, path: str) -> YScalar:
         elif tag == _T + "bool":
             value = _CONSTRUCTOR.construct_yaml_bool(yaml.ScalarNode(tag, text))
         elif tag == _T + "int":
-            value = _CONSTRUCTOR.construct_yaml_int(yaml.ScalarNode(tag, text))
+            if _DECIMAL.fullmatch(text):  # fast path; 0x/0o/010/1_000/1:30 go to PyYAML
+                value = int(text)
+            else:
+                value = _CONSTRUCTOR.construct_yaml_int(yaml.ScalarNode(tag, text))
         elif tag == _T + "float":
             value = _CONSTRUCTOR.construct_yaml_float(yaml.ScalarNode(tag, text))
             if not math.isfinite(value):

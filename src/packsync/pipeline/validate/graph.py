@@ -49,10 +49,10 @@ def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) ->
             if target in names:
                 inbound[target].add(info.name)
             elif target not in ENGINE_COMMANDS:
+                hint = "" if rep.full else did_you_mean(target, names)
                 rep.error(
                     "unknown-task",
-                    f"task {info.name!r} transitions to undefined task {target!r}"
-                    f"{did_you_mean(target, names)}",
+                    f"task {info.name!r} transitions to undefined task {target!r}{hint}",
                     node,
                 )
     for info in infos:

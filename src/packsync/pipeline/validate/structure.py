@@ -203,6 +203,9 @@ def check_keys(
         canon = canonical(key)
         path = child_path(node.path, key)
         if canon not in allowed:
+            if rep.full:
+                rep.error("unknown-key", "", key_node)
+                continue
             rep.error(
                 "unknown-key",
                 f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}",

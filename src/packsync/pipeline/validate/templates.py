@@ -98,6 +98,9 @@ def check_templates(root: YNode, defined: set[str], rep: Reporter) -> None:
             rep.error("template-syntax", f"{problem}: fix the {{{{ }}}} / {{% %}} template", scalar)
             continue
         for name in sorted(names - known):
+            if rep.full:
+                rep.warning("undefined-variable", "", scalar)
+                continue
             rep.warning(
                 "undefined-variable",
                 f"template uses {name!r}, which is defined nowhere (not a parameter, var, "
