@@ -154,7 +154,7 @@ def test_mutated_seed(data: st.DataObject) -> None:
 def test_random_structures_as_yaml_and_json(data: Any) -> None:
     content = yaml.safe_dump(data, allow_unicode=True).encode()
     _check_result(content)
-    meta, diags = parse_pack_meta(_source(content, "pack.yaml", FileKind.PACK))
+    _meta, diags = parse_pack_meta(_source(content, "pack.yaml", FileKind.PACK))
     _assert_located(diags, "packs/demo/pack.yaml")
     api = validate_definition(
         data, pack_ref="demo", ref="demo.fuzz", display_path="api:demo.fuzz", catalog=CATALOG
