@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Text, JSON and GitHub renderings of diagnostics."""
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """The JSON Schema of the workflow format accepts every valid spelling and rejects unknown keys."""
 
 from __future__ import annotations

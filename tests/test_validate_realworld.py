@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Realistic Attune-style packs validate with zero errors; typos and dangling
 action references planted in them are found on the right line."""
 
