@@ -25,10 +25,11 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
+
 from packsync.config import Settings  # noqa: E402
 from packsync.daemon.runner import Daemon  # noqa: E402
 from packsync.logs import configure_logging  # noqa: E402
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
 
 
 async def wait_for(pred, timeout: float = 120.0, step: float = 0.005) -> float:  # type: ignore[no-untyped-def]
@@ -42,7 +43,7 @@ async def wait_for(pred, timeout: float = 120.0, step: float = 0.005) -> float: 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def bench(args: argparse.Namespace, url: str, work: Path) -> list[tuple[str, str]]:
