@@ -194,3 +194,40 @@ async def test_root_tracker_notices_a_git_sync_flip(tmp_path: Path) -> None:
     os.rename(tmp_path / "link.tmp", tmp_path / "link")
     assert tracker.changed() and tracker.current == str((tmp_path / "wt2").resolve())
     assert not tracker.changed()
+
+
+async def test_watchdog_rewatch_runtime_warning_is_kept_out_of_logs(tmp_path: Path) -> None:
+    """Folders created with content and moved at once make watchdog 7 warn about
+    re-added watch callbacks; the daemon's filter keeps that out of users' logs
+    while other RuntimeWarnings still show."""
+    import shutil
+    import warnings
+
+    from packsync.daemon.watch import quiet_watchdog_warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        quiet_watchdog_warnings()
+        warnings.warn_explicit(
+            "Callback with id '1' already exists for watch w. It will be Overwritten.",
+            RuntimeWarning,
+            "inotify.py",
+            1,
+            module="watchdog.observers.inotify",
+        )
+        warnings.warn_explicit("unrelated", RuntimeWarning, "app.py", 1, module="app")
+        base = tmp_path / "churn"
+        base.mkdir()
+        w = FsWatcher(
+            asyncio.get_running_loop(), lambda b: None, requested="inotify", polling_interval=1
+        )
+        w.start(str(base))
+        for i in range(30):  # the real trigger (timing dependent)
+            d = base / f"p{i}" / "workflows" / "sub"
+            d.mkdir(parents=True)
+            for j in range(5):
+                (d / f"f{j}.yaml").write_text("x")
+            shutil.move(str(base / f"p{i}"), str(base / f"q{i}"))
+        await asyncio.sleep(1.0)
+        w.stop()
+    assert [str(r.message) for r in rec if issubclass(r.category, RuntimeWarning)] == ["unrelated"]

@@ -56,6 +56,7 @@ class LeaderElector:
         self._connected = False
         self.attempts = 0  # lock attempts answered by the server
         self.failures = 0  # sessions that failed (connect or query)
+        self._reported_down = False
         self._conn: Any = None
         self._lost = asyncio.Event()
         self._backoff = Backoff(base=0.5, cap=10.0)
@@ -80,7 +81,8 @@ class LeaderElector:
             except Exception as exc:
                 self.connected = False
                 self.failures += 1
-                if self.failures == 1 or self.is_leader:
+                if not self._reported_down:  # once per outage, not once per retry
+                    self._reported_down = True
                     log.warning("leader election: database unreachable", error=_one_line(exc))
                 self._step_down(_one_line(exc))
             await self._close()
@@ -92,6 +94,9 @@ class LeaderElector:
         self._conn = conn
         self.connected = True
         self._backoff.reset()
+        if self._reported_down:
+            self._reported_down = False
+            log.info("leader election: database reachable again")
         conn.add_termination_listener(self._terminated)
         while not self._lost.is_set():
             if self.is_leader:

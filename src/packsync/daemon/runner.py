@@ -143,7 +143,7 @@ class Daemon:
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
         await self.scheduler.stop(SHUTDOWN_GRACE_SECONDS)
-        for name in ("reconcile", "tick", "scheduler", "leader"):
+        for name in ("rewatch", "reconcile", "tick", "scheduler", "leader"):
             task = self._tasks.pop(name, None)
             if task is not None:
                 task.cancel()
