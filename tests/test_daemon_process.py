@@ -51,6 +51,7 @@ async def test_sigterm_during_first_sync_exits_0_without_half_packs(
     assert all(n == per_pack for n in counts.values()), counts  # no half-registered pack
     assert not any("Traceback" in line for line in proc.raw), "".join(proc.raw)[-3000:]
     assert proc.events("packsync daemon stopped")
+    assert not any("s3cr3t-pw" in line for line in proc.raw)  # secrets never reach logs
 
 
 async def _started(url: str, schema: str) -> bool:

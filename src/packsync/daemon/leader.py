@@ -129,10 +129,10 @@ class LeaderElector:
         log.info("became leader", lock_key=self.key)
         self._on_change(True)
 
-    def _step_down(self, reason: str) -> None:
+    def _step_down(self, reason: str, *, expected: bool = False) -> None:
         if self.is_leader:
             self.is_leader = False
-            log.warning("stepped down as leader", reason=reason)
+            (log.info if expected else log.warning)("stepped down as leader", reason=reason)
             self._on_change(False)
 
     async def _close(self) -> None:
@@ -154,7 +154,7 @@ class LeaderElector:
                 await asyncio.wait_for(
                     conn.fetchval("SELECT pg_advisory_unlock($1)", self.key), 2.0
                 )
-        self._step_down("shutting down")
+        self._step_down("shutting down", expected=True)
         await self._close()
 
 

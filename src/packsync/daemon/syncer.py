@@ -141,7 +141,7 @@ class PackSyncer:
             packs=len(report.packs),
             drift=drift,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
-            refused_deletes=report.refused_deletes or None,
+            **({"refused_deletes": report.refused_deletes} if report.refused_deletes else {}),
             **{k: v for k, v in totals.items() if v},
         )
         for diag in report.diagnostics:

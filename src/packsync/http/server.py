@@ -30,6 +30,7 @@ class HttpServer:
             host=host,
             port=port,
             log_config=None,  # logs go through the daemon's logging setup
+            log_level="warning",  # the daemon logs "http listening" itself
             access_log=False,
             lifespan="off",
             server_header=False,
