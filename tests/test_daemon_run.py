@@ -148,3 +148,27 @@ async def test_sighup_style_reconcile_counts_drift(settings: Settings, pg_url: s
 
         await until(done, what="reconcile")
         await until(lambda: daemon.metrics.reconcile_drift._value.get() == 1, what="drift")
+
+
+async def test_two_sync_groups_lead_side_by_side(settings: Settings, pg_url: str) -> None:
+    """Different sync groups on one database each have their own leader and
+    never touch each other's packs."""
+    base_a = settings.packs_base_dir / "host-a"
+    base_b = settings.packs_base_dir / "host-b"
+    make_pack(base_a, "alpha", {"one.yaml": workflow_yaml("A")})
+    make_pack(base_b, "beta", {"two.yaml": workflow_yaml("B")})
+    sa = fast_settings(settings, packs_base_dir=base_a, sync_group="ga")
+    sb = fast_settings(settings, packs_base_dir=base_b, sync_group="gb")
+    async with InProcess(sa) as a, InProcess(sb) as b:
+        await until(lambda: a.state.first_sync_done and b.state.first_sync_done, what="both")
+        assert a.state.role == "leader" and b.state.role == "leader"
+        assert await workflows(pg_url, sa.db_schema) == {"alpha.one": "A", "beta.two": "B"}
+        (base_a / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("A2"))
+
+        async def done() -> bool:
+            return await workflows(pg_url, sa.db_schema) == {"alpha.one": "A2", "beta.two": "B"}
+
+        await until(done, what="group a synced, group b untouched")
+        b.request_reconcile("signal")  # b's sweep must not delete a's pack
+        await until(lambda: b.scheduler.idle() and b.state.packs["beta"].syncs >= 2)
+        assert await workflows(pg_url, sa.db_schema) == {"alpha.one": "A2", "beta.two": "B"}
