@@ -274,17 +274,23 @@ class Daemon:
         """Base-dir flips, readiness bookkeeping and systemd watchdog pings."""
         interval = self.notifier.watchdog_interval()
         while True:
-            if self.roots.changed():
-                await self._rewatch()
-            self._refresh_db_state()
-            self._maybe_ready()
-            now = time.monotonic()
-            # an unhealthy daemon stops pinging, so systemd restarts it
-            due = interval is not None and now - self._last_ping >= interval
-            if due and self.state.live()[0]:
-                self.notifier.watchdog()
-                self._last_ping = now
+            try:
+                await self._tick(interval)
+            except Exception:  # keep ticking: a dead watcher shows in /healthz instead
+                log.exception("daemon housekeeping failed")
             await asyncio.sleep(TICK_SECONDS)
+
+    async def _tick(self, interval: float | None) -> None:
+        if self.roots.changed():
+            await self._rewatch()
+        self._refresh_db_state()
+        self._maybe_ready()
+        now = time.monotonic()
+        # an unhealthy daemon stops pinging, so systemd restarts it
+        due = interval is not None and now - self._last_ping >= interval
+        if due and self.state.live()[0]:
+            self.notifier.watchdog()
+            self._last_ping = now
 
     def _maybe_ready(self) -> None:
         """READY=1 once the daemon is in its steady state: leader after the first

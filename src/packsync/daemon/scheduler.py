@@ -203,6 +203,14 @@ class SyncScheduler:
         task.add_done_callback(lambda t: self._finished(key, trigger, t))
 
     def _finished(self, key: str, trigger: str, task: asyncio.Task[None]) -> None:
+        try:
+            self._settle(key, trigger, task)
+        except Exception:  # never lose a key to a bug in bookkeeping
+            log.exception("scheduler bookkeeping failed", key=key)
+            now = self._clock()
+            self._debouncer.mark(key, now, not_before=now + 5.0)
+
+    def _settle(self, key: str, trigger: str, task: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
         if key == FULL:
             self._full_marks = None
