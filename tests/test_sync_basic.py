@@ -241,3 +241,13 @@ async def test_new_pack_with_broken_pack_yaml_registers_nothing(
     assert result.outcome == "pack-error"
     assert await pack_state(pool) == {} and await workflow_state(pool) == {}
     assert ("fresh", "pack.yaml") in await error_rows(pool)
+
+
+async def test_invalid_ref_never_touches_disk_or_tables(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, tmp_path: Path
+) -> None:
+    make_pack(tmp_path, "outside", {"a.yaml": workflow_yaml()})
+    result = await service.sync_pack("../outside", trigger="api")
+    assert result.outcome == "pack-error" and result.diagnostics[0].code == "pack-ref-format"
+    assert await pack_state(pool) == {} and await error_rows(pool) == {}
+    assert await rows(pool, "SELECT * FROM sync_run") == []

@@ -16,6 +16,7 @@ every 5 minutes adds one row, not one per pack.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
@@ -26,9 +27,16 @@ import structlog
 from packsync.config import Settings
 from packsync.db import queries
 from packsync.diagnostics import error
-from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
-from packsync.pipeline.model import ScanResult
-from packsync.pipeline.plan import PlanOptions, RegisteredPack, plan_pack, plan_removed
+from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_checksum
+from packsync.pipeline.model import HostCatalog, ScannedPack, ScanResult
+from packsync.pipeline.parse import parse_action_meta
+from packsync.pipeline.plan import (
+    PlanOptions,
+    RegisteredPack,
+    plan_pack,
+    plan_removed,
+    unchanged_pack,
+)
 from packsync.pipeline.register import apply_plan, read_registered
 from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, list_pack_refs, scan_pack
 from packsync.results import (
@@ -55,8 +63,20 @@ class SyncService:
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
         """Sync one pack (watch event, API call, CLI with one pack)."""
         _check_trigger(trigger)
+        if not PACK_REF.match(ref):
+            # never a path: '../x' must not reach the filesystem or the tables
+            result = PackResult(pack_ref=ref, outcome="pack-error")
+            result.diagnostics.append(
+                error(
+                    ref,
+                    "pack-ref-format",
+                    f"'{ref}' is not a valid pack ref: use lower case letters, digits, "
+                    "'_' and '-', starting with a letter",
+                )
+            )
+            return result
         started = datetime.now(UTC)
-        result = await self._sync_one(ref, refusal=None, decided=False)
+        result = await self._sync_one(ref, refusal=None, decided=False, shared=None)
         await self._record_run(
             ref, trigger, started, result.outcome, result.message, _counts(result)
         )
@@ -96,6 +116,9 @@ class SyncService:
         gone, refusal = await self._gone_packs(
             on_disk if names is not None else None, allow_mass_delete
         )
+        shared = await asyncio.to_thread(
+            build_catalog, ScanResult(base_dir=base, base_ok=names is not None)
+        )
         wanted = set(on_disk) | set(gone)
         if only is not None:
             wanted = (wanted & set(only)) | set(only)
@@ -104,8 +127,10 @@ class SyncService:
         for ref in sorted(wanted):
             if not PACK_REF.match(ref):
                 continue
-            result = await self._sync_one(ref, refusal=refusal, decided=True)
+            result = await self._sync_one(ref, refusal=refusal, decided=True, shared=shared)
             report.packs.append(result)
+            if result.changed or result.outcome not in ("ok", "removed"):
+                _log_result(result, trigger)
             if result.outcome == "refused":
                 report.refused_deletes.append(ref)
             if progress is not None:
@@ -166,22 +191,42 @@ class SyncService:
         base = self.settings.packs_base_dir
         return PlanOptions(
             sync_group=self.settings.sync_group,
-            storage_path=str(base / ref),
+            # absolute but never resolved: a symlink flip must not change it
+            storage_path=os.path.abspath(base / ref),
             pack_root=str(base / ref),
             skip_validation_errors=self.settings.skip_validation_errors,
             update_existing=self.settings.update_existing,
         )
 
-    def _load(self, ref: str, known: dict[str, str]) -> LoadedPack | None:
-        """Scan + parse one pack (blocking: runs in a worker thread)."""
+    def _load(
+        self, ref: str, registered: RegisteredPack, shared: HostCatalog | None
+    ) -> LoadedPack | PackResult | None:
+        """Scan + parse one pack (blocking: runs in a worker thread). Returns
+        None when the folder is gone, a PackResult when nothing changed.
+
+        `shared`: the sweep's catalog of every pack on the host (file stems),
+        built once per sweep; listing every pack for every pack would make a
+        sweep quadratic (300 packs: 270k listdir calls, seconds of work).
+        """
         base = self.settings.packs_base_dir
         scanned = scan_pack(base, ref, max_file_size=self.settings.max_file_size)
         if scanned is None:
             return None
-        catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
-        return load_pack(scanned, catalog, known=known)
+        opts = self._plan_options(ref)
+        unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
+        if unchanged is not None:
+            return unchanged
+        if shared is None:
+            catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
+        else:
+            catalog = HostCatalog(dict(shared.actions_by_pack))
+            own = shared.actions_by_pack.get(ref, set()) | _own_actions(scanned)
+            catalog.actions_by_pack[ref] = own
+        return load_pack(scanned, catalog, known=registered.known())
 
-    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
+    async def _sync_one(
+        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
+    ) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
         evaluated here (sync_pack)."""
@@ -190,7 +235,7 @@ class SyncService:
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
             try:
-                loaded = await asyncio.to_thread(self._load, ref, registered.known())
+                loaded = await asyncio.to_thread(self._load, ref, registered, shared)
             except BaseDirUnavailable as exc:
                 result = PackResult(pack_ref=ref, outcome="refused", message=str(exc))
                 result.diagnostics.append(
@@ -200,6 +245,8 @@ class SyncService:
             except Exception as exc:  # a parser bug must not stop the sweep
                 _log.exception("internal error while loading pack", pack=ref)
                 return _internal_error(ref, opts.pack_root, exc)
+            if isinstance(loaded, PackResult):
+                return loaded  # nothing changed: no writes
             if loaded is None:
                 if not decided and _has_rows(registered):
                     refusal = await self._single_removal_refusal(conn)
@@ -305,6 +352,17 @@ class SyncService:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(queries.PACK_WORKFLOWS, ref)
         return [WorkflowSummary(**dict(r)) for r in rows]
+
+
+def _own_actions(scanned: ScannedPack) -> set[str]:
+    """What this pack offers, from its parsed action files and workflow refs
+    (the same rule as load.build_catalog, for one pack)."""
+    refs = {source.stem_ref for source in scanned.workflow_files}
+    for source in scanned.action_files:
+        action, _ = parse_action_meta(source)
+        if action is not None:
+            refs.add(action.ref)
+    return refs
 
 
 def _check_trigger(trigger: str) -> None:

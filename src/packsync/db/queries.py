@@ -71,16 +71,19 @@ LEADER_UNLOCK = (
 PING = "SELECT 1"
 
 # ---------------------------------------------------------------- registered state
-PACK_ROW = """
-SELECT id, ref, label, description, version, tags, dependencies, meta,
-       storage_path, checksum, sync_group
-FROM pack WHERE ref = $1
+# The whole registered state of one pack in one round trip (a sweep does this
+# for every pack): the pack row, its workflow rows, its error rows.
+PACK_STATE = """
+SELECT
+  (SELECT to_jsonb(p) FROM (
+      SELECT id, ref, label, description, version, tags, dependencies, meta,
+             storage_path, checksum, sync_group
+      FROM pack WHERE ref = $1) p) AS pack,
+  coalesce((SELECT jsonb_agg(jsonb_build_array(id, ref, file_path, content_hash, source))
+            FROM workflow_definition WHERE pack_ref = $1), '[]'::jsonb) AS workflows,
+  coalesce((SELECT jsonb_object_agg(file_path, errors)
+            FROM workflow_sync_error WHERE pack_ref = $1), '{}'::jsonb) AS errors
 """
-PACK_WORKFLOW_ROWS = """
-SELECT id, ref, file_path, content_hash, source
-FROM workflow_definition WHERE pack_ref = $1
-"""
-PACK_ERROR_ROWS = "SELECT file_path, ref, errors FROM workflow_sync_error WHERE pack_ref = $1"
 
 # Packs of one sync group with how many rows each source holds.
 GROUP_PACKS = """

@@ -15,7 +15,7 @@ from typing import Any
 
 from packsync.diagnostics import Diagnostic, error, has_errors
 from packsync.pipeline.load import LoadedPack
-from packsync.pipeline.model import ParsedWorkflow
+from packsync.pipeline.model import ParsedWorkflow, ScannedPack
 from packsync.results import PackResult, WorkflowResult
 
 PACK_FILE = "pack.yaml"
@@ -138,6 +138,37 @@ def _api_conflict(wf: ParsedWorkflow, pack_root: str) -> Diagnostic:
         1,
         1,
     )
+
+
+def unchanged_pack(
+    registered: RegisteredPack, scanned: ScannedPack, checksum: str, opts: PlanOptions
+) -> PackResult | None:
+    """The fast path of a sweep: when the pack's checksum (pack.yaml + every
+    workflow file's path and hash) matches the registered one, every file row
+    matches the disk and nothing is failing, the pack needs no parse at all
+    (pack.yaml included). None: take the full path."""
+    row = registered.row
+    if (
+        row is None
+        or not opts.update_existing
+        or registered.owner != opts.sync_group
+        or registered.errors
+        or row["checksum"] != checksum
+        or row["storage_path"] != opts.storage_path
+        or has_errors(scanned.diagnostics)
+        or scanned.unreadable_workflows
+    ):
+        return None
+    file_rows = registered.file_rows()
+    on_disk = {s.rel_path: s.hash for s in scanned.workflow_files}
+    if {p: r.content_hash for p, r in file_rows.items()} != on_disk:
+        return None
+    result = PackResult(pack_ref=registered.ref, diagnostics=list(scanned.diagnostics))
+    result.workflows = [
+        WorkflowResult(r.ref, p, "unchanged", r.id) for p, r in sorted(file_rows.items())
+    ]
+    result.loaded = result.unchanged = len(file_rows)
+    return result
 
 
 def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str | None) -> Plan:
