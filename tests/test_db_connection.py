@@ -11,7 +11,9 @@ from structlog.testing import capture_logs
 
 from packsync.config import Settings
 from packsync.db.connection import DatabaseUnavailable, connect, create_pool, is_connection_error
+from packsync.db.embedded import stop_embedded
 from packsync.db.migrate import migrate, migration_files, pending_migrations
+from tests.conftest import server_tmpdir
 
 
 async def test_migrate_applies_once(pg_url: str, db_schema: str) -> None:
@@ -87,16 +89,18 @@ async def test_missing_database_is_unavailable(pg_url: str, tmp_path: Path) -> N
         await connect(settings)
 
 
-async def test_embedded_server_when_database_url_unset(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "state", db_schema="embedded_t")
+async def test_embedded_server_when_database_url_unset() -> None:
+    state = server_tmpdir("packsync-test-state-")
+    settings = Settings(state_dir=state, db_schema="embedded_t")
     with capture_logs() as logs:
         pool = await create_pool(settings)
     try:
         assert await migrate(pool, settings.db_schema)
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM pack") == 0
-        assert (tmp_path / "state" / "pgdata" / "PG_VERSION").exists()
+        assert (state / "pgdata" / "PG_VERSION").exists()
     finally:
         await pool.close()
+        stop_embedded(state)
     lines = [e for e in logs if "embedded PostgreSQL" in e["event"]]
     assert len(lines) == 1
