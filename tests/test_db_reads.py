@@ -145,3 +145,19 @@ async def test_symlink_flip_keeps_identity(
         after = await conn.fetch("SELECT id, xmin::text FROM workflow_definition ORDER BY id")
         pack_updated = await conn.fetchval("SELECT updated = created FROM pack WHERE ref = 'gs'")
     assert after == before and pack_updated
+
+
+async def test_ping_and_stats(service: SyncService, catalogue: None, packs: Path) -> None:
+    assert await service.ping()
+    assert await service.stats() == {"packs": 2, "workflows": 4, "invalid_files": 0}
+    write(packs / "web" / "workflows" / "bad.yaml", "tasks: [\n")
+    await service.sync_pack("web", trigger="watch")
+    assert (await service.stats())["invalid_files"] == 1
+
+
+async def test_ping_false_when_pool_closed(settings: Settings) -> None:
+    from packsync.db.connection import create_pool
+
+    pool = await create_pool(settings)
+    await pool.close()
+    assert not await SyncService(settings, pool).ping()

@@ -25,7 +25,7 @@ import asyncpg
 import structlog
 
 from packsync.config import Settings
-from packsync.db import queries
+from packsync.db import queries, reads
 from packsync.diagnostics import error
 from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_checksum
 from packsync.pipeline.model import HostCatalog, ScannedPack, ScanResult
@@ -317,8 +317,7 @@ class SyncService:
 
     # ------------------------------------------------------------------ reads
     async def count_workflows(self, ref: str) -> int:
-        async with self.pool.acquire() as conn:
-            return int(await conn.fetchval(queries.COUNT_PACK_WORKFLOWS, ref))
+        return await reads.count_workflows(self.pool, ref)
 
     async def list_workflows(
         self,
@@ -330,28 +329,31 @@ class SyncService:
         limit: int | None = None,
         offset: int = 0,
     ) -> tuple[list[WorkflowSummary], int]:
-        """Matching rows (ordered by ref) and the total count without paging."""
-        rows_sql, count_sql, args, n_filters = queries.list_workflows(
-            pack=pack, tags=tags, enabled=enabled, search=search, limit=limit, offset=offset
+        """Matching rows (ordered by ref) and the total count without paging.
+        tags: any of; search: case-insensitive substring of ref/label/description."""
+        return await reads.list_workflows(
+            self.pool,
+            pack=pack,
+            tags=tags,
+            enabled=enabled,
+            search=search,
+            limit=limit,
+            offset=offset,
         )
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            rows = await conn.fetch(rows_sql, *args)
-            total = await conn.fetchval(count_sql, *args[:n_filters])
-        return [WorkflowSummary(**dict(r)) for r in rows], int(total)
 
     async def get_workflow(self, ref: str) -> WorkflowDetail | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(queries.GET_WORKFLOW, ref)
-        if row is None:
-            return None
-        data = dict(row)
-        data["sync_errors"] = data["sync_errors"] or []
-        return WorkflowDetail(**data)
+        return await reads.get_workflow(self.pool, ref)
 
     async def find_by_pack(self, ref: str) -> list[WorkflowSummary]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(queries.PACK_WORKFLOWS, ref)
-        return [WorkflowSummary(**dict(r)) for r in rows]
+        return await reads.find_by_pack(self.pool, ref)
+
+    async def ping(self) -> bool:
+        """Database reachable (readiness probe, `packsync_db_up`)."""
+        return await reads.ping(self.pool)
+
+    async def stats(self) -> dict[str, int]:
+        """This group's packs, workflows and invalid_files (for the gauges)."""
+        return await reads.group_stats(self.pool, self.settings.sync_group)
 
 
 def _own_actions(scanned: ScannedPack) -> set[str]:

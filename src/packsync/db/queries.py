@@ -174,6 +174,13 @@ PRUNE_SYNC_RUNS = """
 DELETE FROM sync_run WHERE id <= (SELECT id FROM sync_run ORDER BY id DESC OFFSET $1 LIMIT 1)
 """
 RECENT_SYNC_RUNS = "SELECT * FROM sync_run ORDER BY id DESC LIMIT $1"
+GROUP_STATS = """
+SELECT
+  (SELECT count(*) FROM pack WHERE sync_group = $1) AS packs,
+  (SELECT count(*) FROM workflow_definition w JOIN pack p ON p.id = w.pack
+   WHERE p.sync_group = $1) AS workflows,
+  (SELECT count(*) FROM workflow_sync_error WHERE sync_group = $1) AS invalid_files
+"""
 
 # ---------------------------------------------------------------- reads for CLI / API
 _SUMMARY_COLUMNS = """
