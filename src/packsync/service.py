@@ -26,6 +26,7 @@ import structlog
 
 from packsync.config import Settings
 from packsync.db import queries, reads
+from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
 from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_checksum
 from packsync.pipeline.model import HostCatalog, ScannedPack, ScanResult
@@ -230,6 +231,27 @@ class SyncService:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
         evaluated here (sync_pack)."""
+        try:
+            return await self._sync_one_tx(ref, refusal=refusal, decided=decided, shared=shared)
+        except asyncpg.PostgresError as exc:
+            if is_connection_error(exc) or not _is_data_error(exc):
+                raise
+            # The pack's transaction rolled back; one odd pack must not stop a sweep.
+            _log.error("database refused the pack's rows", pack=ref, error=str(exc))
+            result = PackResult(pack_ref=ref, outcome="pack-error")
+            result.diagnostics.append(
+                error(
+                    self._plan_options(ref).pack_root,
+                    "database-error",
+                    f"the database refused this pack's rows ({exc.sqlstate}: {exc}); "
+                    "registered rows are kept",
+                )
+            )
+            return result
+
+    async def _sync_one_tx(
+        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
+    ) -> PackResult:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
@@ -365,6 +387,12 @@ def _own_actions(scanned: ScannedPack) -> set[str]:
         if action is not None:
             refs.add(action.ref)
     return refs
+
+
+def _is_data_error(exc: asyncpg.PostgresError) -> bool:
+    """Class 22 (data exception) or 23 (integrity): caused by a pack's content."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate.startswith(("22", "23"))
 
 
 def _check_trigger(trigger: str) -> None:

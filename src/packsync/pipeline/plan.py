@@ -129,6 +129,41 @@ def _stem_ref(pack_ref: str, rel_path: str) -> str:
     return f"{pack_ref}.{stem}"
 
 
+def _unstorable_text(value: Any) -> str | None:
+    """The first string PostgreSQL cannot store (NUL, lone surrogate), if any."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character (\\0)"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "an unpaired UTF-16 surrogate escape"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
+    fields = [wf.label, wf.description, wf.version, wf.tags, wf.definition]
+    fields += [wf.param_schema, wf.out_schema]
+    problem = _unstorable_text(fields)
+    if problem is None:
+        return None
+    return error(
+        f"{pack_root}/{wf.file_path}",
+        "unstorable-text",
+        f"the workflow contains {problem}, which the database cannot store; remove it",
+        1,
+        1,
+    )
+
+
 def _api_conflict(wf: ParsedWorkflow, pack_root: str) -> Diagnostic:
     return error(
         f"{pack_root}/{wf.file_path}",
@@ -235,6 +270,10 @@ def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions)
         warnings = [d for d in wf.diagnostics if not d.is_error]
         if not errors and wf.definition is not None and wf.ref in api_refs:
             errors.append(_api_conflict(wf, opts.pack_root))
+        if not errors and wf.definition is not None:
+            problem = _storage_problem(wf, opts.pack_root)
+            if problem is not None:
+                errors.append(problem)
         rid = existing.id if existing else None
         if not errors and wf.definition is None:
             errors.append(
@@ -276,7 +315,27 @@ def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions)
             errors=diags,
         )
 
-    if loaded.meta is None:
+    meta_problem = None
+    if loaded.meta is not None:
+        m = loaded.meta
+        meta_problem = _unstorable_text(
+            [m.label, m.description, m.version, m.tags, m.dependencies, m.meta]
+        )
+        if meta_problem is not None:
+            result.diagnostics.append(
+                error(
+                    pack_file_display,
+                    "unstorable-text",
+                    f"pack.yaml contains {meta_problem}, which the database cannot store; "
+                    "remove it",
+                    1,
+                    1,
+                )
+            )
+            error_rows[PACK_FILE] = ErrorRow(
+                PACK_FILE, None, [d.to_dict() for d in by_file[PACK_FILE] + result.diagnostics[-1:]]
+            )
+    if loaded.meta is None or meta_problem is not None:
         # Pack in error: a located diagnostic, nothing registered, rows kept.
         result.outcome = "pack-error"
         for wr in results.values():
