@@ -7,7 +7,9 @@ stopped when the last process using it exits.
 
 from __future__ import annotations
 
+import logging
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,12 @@ def embedded_url(state_dir: Path) -> str:
         if pgdata in _started:
             return str(_started[pgdata][0])
         try:
-            from pgserver import get_server  # type: ignore[attr-defined]
+            # pgserver narrates every step at INFO and platformdirs warns about
+            # XDG_RUNTIME_DIR at import: the operator gets our one line instead.
+            logging.getLogger("pgserver").setLevel(logging.WARNING)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from pgserver import get_server  # type: ignore[attr-defined]
 
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             server = get_server(pgdata, cleanup_mode="stop")
