@@ -82,6 +82,36 @@ async def test_unreachable_database_is_one_masked_line(tmp_path: Path) -> None:
     assert is_connection_error(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw-secret@[broken/db",
+        "nonsense",
+        "postgresql://u:pw-secret@nonexistent.invalid/db",
+        "postgresql://u:pw-secret@127.0.0.1:1/db?sslmode=bogus",
+        "postgresql://u:pw-secret@127.0.0.1:1/db?statement_cache_size=x",
+    ],
+)
+async def test_bad_urls_are_unavailable_and_masked(url: str, tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnavailable) as info:
+        await connect(Settings(database_url=url, state_dir=tmp_path))
+    assert "pw-secret" not in str(info.value) and "\n" not in str(info.value)
+
+
+async def test_statement_cache_size_option_is_accepted(
+    pg_url: str, db_schema: str, tmp_path: Path
+) -> None:
+    sep = "&" if "?" in pg_url else "?"
+    settings = Settings(
+        database_url=f"{pg_url}{sep}statement_cache_size=0", db_schema=db_schema, state_dir=tmp_path
+    )
+    conn = await connect(settings)
+    try:
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+    finally:
+        await conn.close()
+
+
 async def test_missing_database_is_unavailable(pg_url: str, tmp_path: Path) -> None:
     url = pg_url.replace("/postgres?", "/no_such_db?")
     settings = Settings(database_url=url, state_dir=tmp_path / "state")
