@@ -134,3 +134,24 @@ async def test_embedded_server_when_database_url_unset() -> None:
         stop_embedded(state)
     lines = [e for e in logs if "embedded PostgreSQL" in e["event"]]
     assert len(lines) == 1
+
+
+async def test_migrate_with_a_role_that_cannot_create_schemas(pg_url: str, db_schema: str) -> None:
+    """A DBA made the schema and handed it over; the app role has no CREATE on
+    the database. Migrations must still apply."""
+    role = f"r_{db_schema}"
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'CREATE SCHEMA "{db_schema}" AUTHORIZATION "{role}"')
+        await admin.execute(f'REVOKE CREATE ON DATABASE postgres FROM PUBLIC, "{role}"')
+        conn = await asyncpg.connect(pg_url, user=role)
+        try:
+            assert await migrate(conn, db_schema) == [n for n, _ in migration_files()]
+            assert await migrate(conn, db_schema) == []
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{db_schema}" CASCADE')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()

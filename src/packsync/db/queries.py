@@ -27,6 +27,7 @@ def check_identifier(name: str) -> str:
 MIGRATE_LOCK = "SELECT pg_advisory_lock(hashtextextended('packsync:migrate:' || $1::text, 0))"
 MIGRATE_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('packsync:migrate:' || $1::text, 0))"
 SET_LOCAL_SEARCH_PATH = "SELECT set_config('search_path', quote_ident($1::text), true)"
+SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)"
 MIGRATIONS_TABLE_EXISTS = (
     "SELECT to_regclass(quote_ident($1::text) || '.schema_migrations') IS NOT NULL"
 )
