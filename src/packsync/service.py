@@ -32,6 +32,7 @@ from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_ch
 from packsync.pipeline.model import HostCatalog, ScannedPack, ScanResult
 from packsync.pipeline.parse import parse_action_meta
 from packsync.pipeline.plan import (
+    NOT_FOUND,
     PlanOptions,
     RegisteredPack,
     plan_pack,
@@ -129,6 +130,12 @@ class SyncService:
             if not PACK_REF.match(ref):
                 continue
             result = await self._sync_one(ref, refusal=refusal, decided=True, shared=shared)
+            if only is not None and result.message == NOT_FOUND:
+                # the user named a pack that is neither on disk nor registered
+                result.outcome = "pack-error"
+                result.diagnostics.append(
+                    error(str(base / ref), "pack-not-found", f"no pack folder '{ref}' in {base}")
+                )
             report.packs.append(result)
             if result.changed or result.outcome not in ("ok", "removed"):
                 _log_result(result, trigger)

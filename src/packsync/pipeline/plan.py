@@ -21,6 +21,7 @@ from packsync.results import PackResult, WorkflowResult
 
 PACK_FILE = "pack.yaml"
 PACK_FOLDER = "."  # error-row file_path for problems with the folder itself
+NOT_FOUND = "no pack folder and nothing registered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +228,7 @@ def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str 
         result.workflows.append(WorkflowResult(row.ref, path, "deleted", row.id))
     result.deleted = len(file_rows)
     if registered.row is None:
-        result.message = "no pack folder and nothing registered"
+        result.message = NOT_FOUND
     return plan
 
 
