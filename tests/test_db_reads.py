@@ -109,6 +109,15 @@ async def test_sync_run_history_is_pruned(
     ]
     with pytest.raises(ValueError, match="trigger"):
         await service.sync_pack("p", trigger="bogus")
+    # another group's pruning leaves this group's history alone
+    other = SyncService(
+        settings.model_copy(update={"sync_run_history": 1, "sync_group": "other"}), pool
+    )
+    for _ in range(3):
+        await other.sync_all(trigger="reconcile")
+    async with pool.acquire() as conn:
+        counts = dict(await conn.fetch("SELECT sync_group, count(*) FROM sync_run GROUP BY 1"))
+    assert counts == {"default": 3, "other": 1}
 
 
 async def test_sweep_writes_one_history_row(

@@ -325,7 +325,9 @@ class SyncService:
                 self.settings.sync_group,
                 message,
             )
-            await conn.execute(queries.PRUNE_SYNC_RUNS, self.settings.sync_run_history)
+            await conn.execute(
+                queries.PRUNE_SYNC_RUNS, self.settings.sync_run_history, self.settings.sync_group
+            )
 
     # ------------------------------------------------------------------ other writes
     async def delete_pack(self, ref: str) -> int:

@@ -170,9 +170,10 @@ INSERT INTO sync_run (pack_ref, trigger, started, finished, loaded, created, upd
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING id
 """
-# Keep the newest $1 rows.
+# Keep the newest $1 rows of sync group $2.
 PRUNE_SYNC_RUNS = """
-DELETE FROM sync_run WHERE id <= (SELECT id FROM sync_run ORDER BY id DESC OFFSET $1 LIMIT 1)
+DELETE FROM sync_run WHERE sync_group = $2 AND id <= (
+    SELECT id FROM sync_run WHERE sync_group = $2 ORDER BY id DESC OFFSET $1 LIMIT 1)
 """
 RECENT_SYNC_RUNS = "SELECT * FROM sync_run ORDER BY id DESC LIMIT $1"
 GROUP_STATS = """
