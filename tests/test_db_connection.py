@@ -155,3 +155,22 @@ async def test_migrate_with_a_role_that_cannot_create_schemas(pg_url: str, db_sc
         await admin.execute(f'DROP SCHEMA IF EXISTS "{db_schema}" CASCADE')
         await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         await admin.close()
+
+
+async def test_dropped_connection_is_a_connection_error(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    victim = await connect(settings)
+    try:
+        pid = await victim.fetchval("SELECT pg_backend_pid()")
+        async with pool.acquire() as admin:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        with pytest.raises(Exception) as info:
+            await victim.fetchval("SELECT 1")
+        assert is_connection_error(info.value)
+    finally:
+        await victim.close()
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.PostgresError) as bad:
+            await conn.execute("SELECT 1/0")
+    assert not is_connection_error(bad.value)
