@@ -138,7 +138,10 @@ def is_connection_error(exc: BaseException) -> bool:
         asyncpg.PostgresConnectionError
         | asyncpg.ConnectionDoesNotExistError
         | asyncpg.CannotConnectNowError
-        | asyncpg.InterfaceError,
+        | asyncpg.InterfaceError
+        # asyncpg's protocol state after the server killed the session mid-way:
+        # the connection is unusable, a fresh one is the cure.
+        | asyncpg.InternalClientError,
     ):
         return True
     # Class 57: operator intervention (admin shutdown, crash shutdown, ...).
