@@ -42,12 +42,12 @@ from packsync.pipeline.plan import (
 from packsync.pipeline.register import apply_plan, read_registered
 from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, list_pack_refs, scan_pack
 from packsync.results import (
-    TRIGGERS,
     PackOwnedElsewhere,
     PackResult,
     SyncReport,
     WorkflowDetail,
     WorkflowSummary,
+    check_trigger,
 )
 
 _log = structlog.get_logger()
@@ -64,7 +64,7 @@ class SyncService:
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
         """Sync one pack (watch event, API call, CLI with one pack)."""
-        _check_trigger(trigger)
+        check_trigger(trigger)
         if not PACK_REF.match(ref):
             # never a path: '../x' must not reach the filesystem or the tables
             result = PackResult(pack_ref=ref, outcome="pack-error")
@@ -80,7 +80,7 @@ class SyncService:
         started = datetime.now(UTC)
         result = await self._sync_one(ref, refusal=None, decided=False, shared=None)
         await self._record_run(
-            ref, trigger, started, result.outcome, result.message, _counts(result)
+            ref, trigger, started, result.outcome, result.message, result.counts()
         )
         _log_result(result, trigger)
         return result
@@ -94,7 +94,7 @@ class SyncService:
         progress: Callable[[PackResult], None] | None = None,
     ) -> SyncReport:
         """A full sweep: every pack folder, plus registered packs whose folder is gone."""
-        _check_trigger(trigger)
+        check_trigger(trigger)
         started = datetime.now(UTC)
         base = self.settings.packs_base_dir
         names = await asyncio.to_thread(list_pack_refs, base)
@@ -404,20 +404,8 @@ def _is_data_error(exc: asyncpg.PostgresError) -> bool:
     return sqlstate.startswith(("22", "23"))
 
 
-def _check_trigger(trigger: str) -> None:
-    if trigger not in TRIGGERS:
-        raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
-
-
 def _has_rows(registered: RegisteredPack) -> bool:
     return registered.row is not None or bool(registered.file_rows())
-
-
-def _counts(result: PackResult) -> dict[str, int]:
-    return {
-        name: int(getattr(result, name))
-        for name in ("loaded", "created", "updated", "unchanged", "deleted", "failed")
-    }
 
 
 def _internal_error(ref: str, pack_root: str, exc: Exception) -> PackResult:
@@ -440,6 +428,6 @@ def _log_result(result: PackResult, trigger: str) -> None:
         pack=result.pack_ref,
         trigger=trigger,
         outcome=result.outcome,
-        **_counts(result),
+        **result.counts(),
         **({"message": result.message} if result.message else {}),
     )

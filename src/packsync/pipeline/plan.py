@@ -8,11 +8,11 @@ is a conflict, and deletes happen only when the caller's guard allows them.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from packsync.db.storable import plain_json, unstorable_text
 from packsync.diagnostics import Diagnostic, error, has_errors
 from packsync.pipeline.load import LoadedPack
 from packsync.pipeline.model import ParsedWorkflow, ScannedPack
@@ -114,11 +114,6 @@ class PlanOptions:
     update_existing: bool = True
 
 
-def plain_json(value: Any) -> Any:
-    """YAML can carry dates and other non-JSON scalars: store them as strings."""
-    return json.loads(json.dumps(value, default=str))
-
-
 def _rel_path(file: str, pack_root: str) -> str:
     prefix = pack_root.rstrip("/") + "/"
     if file.startswith(prefix):
@@ -131,30 +126,10 @@ def _stem_ref(pack_ref: str, rel_path: str) -> str:
     return f"{pack_ref}.{stem}"
 
 
-def _unstorable_text(value: Any) -> str | None:
-    """The first string PostgreSQL cannot store (NUL, lone surrogate), if any."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "a NUL character (\\0)"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "an unpaired UTF-16 surrogate escape"
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return None
-
-
 def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
     fields = [wf.label, wf.description, wf.version, wf.tags, wf.definition]
     fields += [wf.param_schema, wf.out_schema]
-    problem = _unstorable_text(fields)
+    problem = unstorable_text(fields)
     if problem is None:
         return None
     return error(
@@ -386,7 +361,7 @@ def _meta_problem(loaded: LoadedPack, pack_file_display: str) -> Diagnostic | No
     if loaded.meta is None:
         return None
     m = loaded.meta
-    problem = _unstorable_text([m.label, m.description, m.version, m.tags, m.dependencies, m.meta])
+    problem = unstorable_text([m.label, m.description, m.version, m.tags, m.dependencies, m.meta])
     if problem is None:
         return None
     return error(
