@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,17 +33,31 @@ from packsync.service import SyncService
 TEST_DB_ENV = "PACKSYNC_TEST_DATABASE_URL"
 
 
+def server_tmpdir(prefix: str) -> Path:
+    """A temp dir for an embedded PostgreSQL, outside /tmp/pytest-of-<user>.
+
+    As root, pgserver runs postgres as the `pgserver` user and opens the path
+    for it; every pytest session re-restricts /tmp/pytest-of-root to 0700,
+    which would lock a running or starting server out of its data directory.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_url() -> Iterator[str]:
     url = os.environ.get(TEST_DB_ENV)
     if url:
         yield url
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    yield server.get_uri()
-    server.cleanup()
+    root = server_tmpdir("packsync-test-pg-")
+    server = pgserver.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

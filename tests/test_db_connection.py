@@ -11,7 +11,9 @@ from structlog.testing import capture_logs
 
 from packsync.config import Settings
 from packsync.db.connection import DatabaseUnavailable, connect, create_pool, is_connection_error
+from packsync.db.embedded import stop_embedded
 from packsync.db.migrate import migrate, migration_files, pending_migrations
+from tests.conftest import server_tmpdir
 
 
 async def test_migrate_applies_once(pg_url: str, db_schema: str) -> None:
@@ -80,6 +82,36 @@ async def test_unreachable_database_is_one_masked_line(tmp_path: Path) -> None:
     assert is_connection_error(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw-secret@[broken/db",
+        "nonsense",
+        "postgresql://u:pw-secret@nonexistent.invalid/db",
+        "postgresql://u:pw-secret@127.0.0.1:1/db?sslmode=bogus",
+        "postgresql://u:pw-secret@127.0.0.1:1/db?statement_cache_size=x",
+    ],
+)
+async def test_bad_urls_are_unavailable_and_masked(url: str, tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnavailable) as info:
+        await connect(Settings(database_url=url, state_dir=tmp_path))
+    assert "pw-secret" not in str(info.value) and "\n" not in str(info.value)
+
+
+async def test_statement_cache_size_option_is_accepted(
+    pg_url: str, db_schema: str, tmp_path: Path
+) -> None:
+    sep = "&" if "?" in pg_url else "?"
+    settings = Settings(
+        database_url=f"{pg_url}{sep}statement_cache_size=0", db_schema=db_schema, state_dir=tmp_path
+    )
+    conn = await connect(settings)
+    try:
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+    finally:
+        await conn.close()
+
+
 async def test_missing_database_is_unavailable(pg_url: str, tmp_path: Path) -> None:
     url = pg_url.replace("/postgres?", "/no_such_db?")
     settings = Settings(database_url=url, state_dir=tmp_path / "state")
@@ -87,16 +119,58 @@ async def test_missing_database_is_unavailable(pg_url: str, tmp_path: Path) -> N
         await connect(settings)
 
 
-async def test_embedded_server_when_database_url_unset(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "state", db_schema="embedded_t")
+async def test_embedded_server_when_database_url_unset() -> None:
+    state = server_tmpdir("packsync-test-state-")
+    settings = Settings(state_dir=state, db_schema="embedded_t")
     with capture_logs() as logs:
         pool = await create_pool(settings)
     try:
         assert await migrate(pool, settings.db_schema)
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM pack") == 0
-        assert (tmp_path / "state" / "pgdata" / "PG_VERSION").exists()
+        assert (state / "pgdata" / "PG_VERSION").exists()
     finally:
         await pool.close()
+        stop_embedded(state)
     lines = [e for e in logs if "embedded PostgreSQL" in e["event"]]
     assert len(lines) == 1
+
+
+async def test_migrate_with_a_role_that_cannot_create_schemas(pg_url: str, db_schema: str) -> None:
+    """A DBA made the schema and handed it over; the app role has no CREATE on
+    the database. Migrations must still apply."""
+    role = f"r_{db_schema}"
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'CREATE SCHEMA "{db_schema}" AUTHORIZATION "{role}"')
+        await admin.execute(f'REVOKE CREATE ON DATABASE postgres FROM PUBLIC, "{role}"')
+        conn = await asyncpg.connect(pg_url, user=role)
+        try:
+            assert await migrate(conn, db_schema) == [n for n, _ in migration_files()]
+            assert await migrate(conn, db_schema) == []
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{db_schema}" CASCADE')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
+
+
+async def test_dropped_connection_is_a_connection_error(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    victim = await connect(settings)
+    try:
+        pid = await victim.fetchval("SELECT pg_backend_pid()")
+        async with pool.acquire() as admin:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        with pytest.raises(Exception) as info:
+            await victim.fetchval("SELECT 1")
+        assert is_connection_error(info.value)
+    finally:
+        await victim.close()
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.PostgresError) as bad:
+            await conn.execute("SELECT 1/0")
+    assert not is_connection_error(bad.value)

@@ -109,6 +109,15 @@ async def test_sync_run_history_is_pruned(
     ]
     with pytest.raises(ValueError, match="trigger"):
         await service.sync_pack("p", trigger="bogus")
+    # another group's pruning leaves this group's history alone
+    other = SyncService(
+        settings.model_copy(update={"sync_run_history": 1, "sync_group": "other"}), pool
+    )
+    for _ in range(3):
+        await other.sync_all(trigger="reconcile")
+    async with pool.acquire() as conn:
+        counts = dict(await conn.fetch("SELECT sync_group, count(*) FROM sync_run GROUP BY 1"))
+    assert counts == {"default": 3, "other": 1}
 
 
 async def test_sweep_writes_one_history_row(
@@ -145,3 +154,19 @@ async def test_symlink_flip_keeps_identity(
         after = await conn.fetch("SELECT id, xmin::text FROM workflow_definition ORDER BY id")
         pack_updated = await conn.fetchval("SELECT updated = created FROM pack WHERE ref = 'gs'")
     assert after == before and pack_updated
+
+
+async def test_ping_and_stats(service: SyncService, catalogue: None, packs: Path) -> None:
+    assert await service.ping()
+    assert await service.stats() == {"packs": 2, "workflows": 4, "invalid_files": 0}
+    write(packs / "web" / "workflows" / "bad.yaml", "tasks: [\n")
+    await service.sync_pack("web", trigger="watch")
+    assert (await service.stats())["invalid_files"] == 1
+
+
+async def test_ping_false_when_pool_closed(settings: Settings) -> None:
+    from packsync.db.connection import create_pool
+
+    pool = await create_pool(settings)
+    await pool.close()
+    assert not await SyncService(settings, pool).ping()

@@ -241,3 +241,36 @@ async def test_new_pack_with_broken_pack_yaml_registers_nothing(
     assert result.outcome == "pack-error"
     assert await pack_state(pool) == {} and await workflow_state(pool) == {}
     assert ("fresh", "pack.yaml") in await error_rows(pool)
+
+
+async def test_invalid_ref_never_touches_disk_or_tables(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, tmp_path: Path
+) -> None:
+    make_pack(tmp_path, "outside", {"a.yaml": workflow_yaml()})
+    result = await service.sync_pack("../outside", trigger="api")
+    assert result.outcome == "pack-error" and result.diagnostics[0].code == "pack-ref-format"
+    assert await pack_state(pool) == {} and await error_rows(pool) == {}
+    assert await rows(pool, "SELECT * FROM sync_run") == []
+
+
+async def test_text_the_database_cannot_store_is_a_located_error(
+    service: SyncService, pool: asyncpg.Pool, packs: Path
+) -> None:
+    nul = workflow_yaml().replace(
+        "description: A generated workflow", 'description: "bad \\0 byte"'
+    )
+    surrogate = workflow_yaml().replace("label: Demo", 'label: "\\ud800"')
+    make_pack(packs, "odd", {"nul.yaml": nul, "sur.yaml": surrogate, "fine.yaml": workflow_yaml()})
+    make_pack(
+        packs, "oddpack", {"a.yaml": workflow_yaml()}, pack_yaml='ref: oddpack\nlabel: "x\\0"\n'
+    )
+    report = await service.sync_all(trigger="cli")
+    odd = next(p for p in report.packs if p.pack_ref == "odd")
+    assert odd.outcome == "errors" and (odd.created, odd.failed) == (1, 2)
+    codes = {w.ref: [d.code for d in w.errors] for w in odd.workflows if w.change == "failed"}
+    assert "unstorable-text" in codes["odd.nul"] and codes["odd.sur"], codes
+    oddpack = next(p for p in report.packs if p.pack_ref == "oddpack")
+    assert oddpack.outcome == "pack-error"
+    assert any(d.code == "unstorable-text" for d in oddpack.diagnostics)
+    assert set(await workflow_state(pool)) == {"odd.fine"}
+    assert ("oddpack", "pack.yaml") in await error_rows(pool)

@@ -37,7 +37,9 @@ WORKER = textwrap.dedent(
         created = []
         for k in range(5):
             path = settings.packs_base_dir / "busy" / "workflows" / f"{name}_{k}.yaml"
-            path.write_text(WORKFLOW)
+            tmp = path.with_name("." + path.name)  # hidden: never loaded
+            tmp.write_text(WORKFLOW)
+            os.replace(tmp, path)  # atomic, so the other process never reads half a file
             result = await service.sync_pack("busy", trigger="cli")
             assert result.outcome == "ok", result
             created.append(result.created)
@@ -89,3 +91,35 @@ async def test_two_processes_sync_one_pack(
     assert len(refs) == 30 and len(set(refs)) == 30
     final = await SyncService(settings, pool).sync_pack("busy", trigger="cli")
     assert (final.unchanged, final.created, final.updated) == (30, 0, 0)
+
+
+async def test_sync_waits_for_the_pack_lock_and_readers_see_old_state(
+    settings: Settings, pool: asyncpg.Pool, service: SyncService, packs: Path
+) -> None:
+    """Another transaction holding the pack's lock (a daemon mid-sync) blocks
+    this sync; until it commits, readers see the previous state."""
+    import asyncio
+
+    from packsync.db import queries
+
+    make_pack(packs, "locked", {"a.yaml": workflow_yaml("A1")})
+    await service.sync_pack("locked", trigger="cli")
+    write(packs / "locked" / "workflows" / "a.yaml", workflow_yaml("A2"))
+    write(packs / "locked" / "workflows" / "b.yaml", workflow_yaml("B"))
+    holder = await asyncpg.connect(settings.database_url.get_secret_value())  # type: ignore[union-attr]
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute(queries.PACK_XACT_LOCK, settings.db_schema, "locked")
+        task = asyncio.create_task(service.sync_pack("locked", trigger="watch"))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        rows, total = await service.list_workflows(pack="locked")
+        assert total == 1 and rows[0].label == "A1"
+        await tx.rollback()
+        result = await asyncio.wait_for(task, 30)
+    finally:
+        await holder.close()
+    assert (result.created, result.updated) == (1, 1)
+    rows, total = await service.list_workflows(pack="locked")
+    assert total == 2 and {r.label for r in rows} == {"A2", "B"}

@@ -123,3 +123,18 @@ async def test_api_rows_are_never_touched(
     # delete_pack only removes file rows
     assert await service.delete_pack("one") == 0
     assert await service.count_workflows("one") == 1
+
+
+async def test_delete_pack_with_api_rows_then_resync_restores_files(
+    service: SyncService, pool: asyncpg.Pool, packs: Path
+) -> None:
+    """delete_pack keeps the pack row alive for the api row; the next sync must
+    not trust the (unchanged) pack checksum and re-create the file rows."""
+    make_pack(packs, "mixed", {"f.yaml": workflow_yaml(), "g.yaml": workflow_yaml()})
+    await service.sync_pack("mixed", trigger="cli")
+    await insert_api_workflow(pool, "mixed", "mixed.api_one")
+    assert await service.delete_pack("mixed") == 2
+    assert await service.count_workflows("mixed") == 1
+    result = await service.sync_pack("mixed", trigger="cli")
+    assert result.created == 2
+    assert await service.count_workflows("mixed") == 3

@@ -142,3 +142,12 @@ async def test_only_filter_still_applies_the_fraction(
     report = await service.sync_all(trigger="cli", only=["alpha"])
     assert [p.pack_ref for p in report.packs] == ["alpha"]
     assert report.packs[0].outcome == "refused" and await workflow_count(pool) == 8
+
+
+async def test_named_pack_that_does_not_exist_is_an_error(
+    service: SyncService, pool: asyncpg.Pool, four_packs: list[str]
+) -> None:
+    report = await service.sync_all(trigger="cli", only=["nosuch"])
+    assert [(p.pack_ref, p.outcome) for p in report.packs] == [("nosuch", "pack-error")]
+    assert report.packs[0].diagnostics[0].code == "pack-not-found"
+    assert await workflow_count(pool) == 8

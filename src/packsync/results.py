@@ -19,6 +19,12 @@ Change = Literal["created", "updated", "unchanged", "deleted", "failed"]
 Outcome = Literal["ok", "errors", "pack-error", "conflict", "removed", "refused"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "errors", "pack-error", "conflict", "removed", "refused")
 TRIGGERS = ("startup", "watch", "reconcile", "api", "cli", "signal")
+COUNT_FIELDS = ("loaded", "created", "updated", "unchanged", "deleted", "failed")
+
+
+def check_trigger(trigger: str) -> None:
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -69,6 +75,9 @@ class PackResult:
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.deleted)
 
+    def counts(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in COUNT_FIELDS}
+
     @property
     def has_errors(self) -> bool:
         return self.outcome in ("errors", "pack-error", "conflict") or any(
@@ -89,9 +98,6 @@ class PackResult:
             "diagnostics": [d.to_dict() for d in self.diagnostics],
             "workflows": [w.to_dict() for w in self.workflows],
         }
-
-
-COUNT_FIELDS = ("loaded", "created", "updated", "unchanged", "deleted", "failed")
 
 
 @dataclass(slots=True)

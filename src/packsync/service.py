@@ -16,6 +16,7 @@ every 5 minutes adds one row, not one per pack.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
@@ -24,20 +25,29 @@ import asyncpg
 import structlog
 
 from packsync.config import Settings
-from packsync.db import queries
+from packsync.db import queries, reads
+from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
-from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
-from packsync.pipeline.model import ScanResult
-from packsync.pipeline.plan import PlanOptions, RegisteredPack, plan_pack, plan_removed
+from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_checksum
+from packsync.pipeline.model import HostCatalog, ScannedPack, ScanResult
+from packsync.pipeline.parse import parse_action_meta
+from packsync.pipeline.plan import (
+    NOT_FOUND,
+    PlanOptions,
+    RegisteredPack,
+    plan_pack,
+    plan_removed,
+    unchanged_pack,
+)
 from packsync.pipeline.register import apply_plan, read_registered
 from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, list_pack_refs, scan_pack
 from packsync.results import (
-    TRIGGERS,
     PackOwnedElsewhere,
     PackResult,
     SyncReport,
     WorkflowDetail,
     WorkflowSummary,
+    check_trigger,
 )
 
 _log = structlog.get_logger()
@@ -54,11 +64,23 @@ class SyncService:
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
         """Sync one pack (watch event, API call, CLI with one pack)."""
-        _check_trigger(trigger)
+        check_trigger(trigger)
+        if not PACK_REF.match(ref):
+            # never a path: '../x' must not reach the filesystem or the tables
+            result = PackResult(pack_ref=ref, outcome="pack-error")
+            result.diagnostics.append(
+                error(
+                    ref,
+                    "pack-ref-format",
+                    f"'{ref}' is not a valid pack ref: use lower case letters, digits, "
+                    "'_' and '-', starting with a letter",
+                )
+            )
+            return result
         started = datetime.now(UTC)
-        result = await self._sync_one(ref, refusal=None, decided=False)
+        result = await self._sync_one(ref, refusal=None, decided=False, shared=None)
         await self._record_run(
-            ref, trigger, started, result.outcome, result.message, _counts(result)
+            ref, trigger, started, result.outcome, result.message, result.counts()
         )
         _log_result(result, trigger)
         return result
@@ -72,7 +94,7 @@ class SyncService:
         progress: Callable[[PackResult], None] | None = None,
     ) -> SyncReport:
         """A full sweep: every pack folder, plus registered packs whose folder is gone."""
-        _check_trigger(trigger)
+        check_trigger(trigger)
         started = datetime.now(UTC)
         base = self.settings.packs_base_dir
         names = await asyncio.to_thread(list_pack_refs, base)
@@ -96,6 +118,9 @@ class SyncService:
         gone, refusal = await self._gone_packs(
             on_disk if names is not None else None, allow_mass_delete
         )
+        shared = await asyncio.to_thread(
+            build_catalog, ScanResult(base_dir=base, base_ok=names is not None)
+        )
         wanted = set(on_disk) | set(gone)
         if only is not None:
             wanted = (wanted & set(only)) | set(only)
@@ -104,8 +129,16 @@ class SyncService:
         for ref in sorted(wanted):
             if not PACK_REF.match(ref):
                 continue
-            result = await self._sync_one(ref, refusal=refusal, decided=True)
+            result = await self._sync_one(ref, refusal=refusal, decided=True, shared=shared)
+            if only is not None and result.message == NOT_FOUND:
+                # the user named a pack that is neither on disk nor registered
+                result.outcome = "pack-error"
+                result.diagnostics.append(
+                    error(str(base / ref), "pack-not-found", f"no pack folder '{ref}' in {base}")
+                )
             report.packs.append(result)
+            if result.changed or result.outcome not in ("ok", "removed"):
+                _log_result(result, trigger)
             if result.outcome == "refused":
                 report.refused_deletes.append(ref)
             if progress is not None:
@@ -166,31 +199,72 @@ class SyncService:
         base = self.settings.packs_base_dir
         return PlanOptions(
             sync_group=self.settings.sync_group,
-            storage_path=str(base / ref),
+            # absolute but never resolved: a symlink flip must not change it
+            storage_path=os.path.abspath(base / ref),
             pack_root=str(base / ref),
             skip_validation_errors=self.settings.skip_validation_errors,
             update_existing=self.settings.update_existing,
         )
 
-    def _load(self, ref: str, known: dict[str, str]) -> LoadedPack | None:
-        """Scan + parse one pack (blocking: runs in a worker thread)."""
+    def _load(
+        self, ref: str, registered: RegisteredPack, shared: HostCatalog | None
+    ) -> LoadedPack | PackResult | None:
+        """Scan + parse one pack (blocking: runs in a worker thread). Returns
+        None when the folder is gone, a PackResult when nothing changed.
+
+        `shared`: the sweep's catalog of every pack on the host (file stems),
+        built once per sweep; listing every pack for every pack would make a
+        sweep quadratic (300 packs: 270k listdir calls, seconds of work).
+        """
         base = self.settings.packs_base_dir
         scanned = scan_pack(base, ref, max_file_size=self.settings.max_file_size)
         if scanned is None:
             return None
-        catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
-        return load_pack(scanned, catalog, known=known)
+        opts = self._plan_options(ref)
+        unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
+        if unchanged is not None:
+            return unchanged
+        if shared is None:
+            catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
+        else:
+            catalog = HostCatalog(dict(shared.actions_by_pack))
+            own = shared.actions_by_pack.get(ref, set()) | _own_actions(scanned)
+            catalog.actions_by_pack[ref] = own
+        return load_pack(scanned, catalog, known=registered.known())
 
-    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
+    async def _sync_one(
+        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
+    ) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
         evaluated here (sync_pack)."""
+        try:
+            return await self._sync_one_tx(ref, refusal=refusal, decided=decided, shared=shared)
+        except asyncpg.PostgresError as exc:
+            if is_connection_error(exc) or not _is_data_error(exc):
+                raise
+            # The pack's transaction rolled back; one odd pack must not stop a sweep.
+            _log.error("database refused the pack's rows", pack=ref, error=str(exc))
+            result = PackResult(pack_ref=ref, outcome="pack-error")
+            result.diagnostics.append(
+                error(
+                    self._plan_options(ref).pack_root,
+                    "database-error",
+                    f"the database refused this pack's rows ({exc.sqlstate}: {exc}); "
+                    "registered rows are kept",
+                )
+            )
+            return result
+
+    async def _sync_one_tx(
+        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
+    ) -> PackResult:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
             try:
-                loaded = await asyncio.to_thread(self._load, ref, registered.known())
+                loaded = await asyncio.to_thread(self._load, ref, registered, shared)
             except BaseDirUnavailable as exc:
                 result = PackResult(pack_ref=ref, outcome="refused", message=str(exc))
                 result.diagnostics.append(
@@ -200,6 +274,8 @@ class SyncService:
             except Exception as exc:  # a parser bug must not stop the sweep
                 _log.exception("internal error while loading pack", pack=ref)
                 return _internal_error(ref, opts.pack_root, exc)
+            if isinstance(loaded, PackResult):
+                return loaded  # nothing changed: no writes
             if loaded is None:
                 if not decided and _has_rows(registered):
                     refusal = await self._single_removal_refusal(conn)
@@ -249,7 +325,9 @@ class SyncService:
                 self.settings.sync_group,
                 message,
             )
-            await conn.execute(queries.PRUNE_SYNC_RUNS, self.settings.sync_run_history)
+            await conn.execute(
+                queries.PRUNE_SYNC_RUNS, self.settings.sync_run_history, self.settings.sync_group
+            )
 
     # ------------------------------------------------------------------ other writes
     async def delete_pack(self, ref: str) -> int:
@@ -270,8 +348,7 @@ class SyncService:
 
     # ------------------------------------------------------------------ reads
     async def count_workflows(self, ref: str) -> int:
-        async with self.pool.acquire() as conn:
-            return int(await conn.fetchval(queries.COUNT_PACK_WORKFLOWS, ref))
+        return await reads.count_workflows(self.pool, ref)
 
     async def list_workflows(
         self,
@@ -283,44 +360,52 @@ class SyncService:
         limit: int | None = None,
         offset: int = 0,
     ) -> tuple[list[WorkflowSummary], int]:
-        """Matching rows (ordered by ref) and the total count without paging."""
-        rows_sql, count_sql, args, n_filters = queries.list_workflows(
-            pack=pack, tags=tags, enabled=enabled, search=search, limit=limit, offset=offset
+        """Matching rows (ordered by ref) and the total count without paging.
+        tags: any of; search: case-insensitive substring of ref/label/description."""
+        return await reads.list_workflows(
+            self.pool,
+            pack=pack,
+            tags=tags,
+            enabled=enabled,
+            search=search,
+            limit=limit,
+            offset=offset,
         )
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            rows = await conn.fetch(rows_sql, *args)
-            total = await conn.fetchval(count_sql, *args[:n_filters])
-        return [WorkflowSummary(**dict(r)) for r in rows], int(total)
 
     async def get_workflow(self, ref: str) -> WorkflowDetail | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(queries.GET_WORKFLOW, ref)
-        if row is None:
-            return None
-        data = dict(row)
-        data["sync_errors"] = data["sync_errors"] or []
-        return WorkflowDetail(**data)
+        return await reads.get_workflow(self.pool, ref)
 
     async def find_by_pack(self, ref: str) -> list[WorkflowSummary]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(queries.PACK_WORKFLOWS, ref)
-        return [WorkflowSummary(**dict(r)) for r in rows]
+        return await reads.find_by_pack(self.pool, ref)
+
+    async def ping(self) -> bool:
+        """Database reachable (readiness probe, `packsync_db_up`)."""
+        return await reads.ping(self.pool)
+
+    async def stats(self) -> dict[str, int]:
+        """This group's packs, workflows and invalid_files (for the gauges)."""
+        return await reads.group_stats(self.pool, self.settings.sync_group)
 
 
-def _check_trigger(trigger: str) -> None:
-    if trigger not in TRIGGERS:
-        raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+def _own_actions(scanned: ScannedPack) -> set[str]:
+    """What this pack offers, from its parsed action files and workflow refs
+    (the same rule as load.build_catalog, for one pack)."""
+    refs = {source.stem_ref for source in scanned.workflow_files}
+    for source in scanned.action_files:
+        action, _ = parse_action_meta(source)
+        if action is not None:
+            refs.add(action.ref)
+    return refs
+
+
+def _is_data_error(exc: asyncpg.PostgresError) -> bool:
+    """Class 22 (data exception) or 23 (integrity): caused by a pack's content."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate.startswith(("22", "23"))
 
 
 def _has_rows(registered: RegisteredPack) -> bool:
     return registered.row is not None or bool(registered.file_rows())
-
-
-def _counts(result: PackResult) -> dict[str, int]:
-    return {
-        name: int(getattr(result, name))
-        for name in ("loaded", "created", "updated", "unchanged", "deleted", "failed")
-    }
 
 
 def _internal_error(ref: str, pack_root: str, exc: Exception) -> PackResult:
@@ -343,6 +428,6 @@ def _log_result(result: PackResult, trigger: str) -> None:
         pack=result.pack_ref,
         trigger=trigger,
         outcome=result.outcome,
-        **_counts(result),
+        **result.counts(),
         **({"message": result.message} if result.message else {}),
     )

@@ -105,8 +105,8 @@ _CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Interfa
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
     """A pool on the configured schema. Raises DatabaseUnavailable."""
     url = await resolve_url(settings)
-    dsn, kwargs = _connect_kwargs(settings, url)
     try:
+        dsn, kwargs = _connect_kwargs(settings, url)
         pool = await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, init=init_connection, **kwargs
         )
@@ -119,8 +119,8 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
 async def connect(settings: Settings) -> asyncpg.Connection:
     """A dedicated (unpooled) connection, e.g. to hold the leader lock."""
     url = await resolve_url(settings)
-    dsn, kwargs = _connect_kwargs(settings, url)
     try:
+        dsn, kwargs = _connect_kwargs(settings, url)
         conn = await asyncpg.connect(dsn, **kwargs)
     except _CONNECT_ERRORS as exc:
         raise _unavailable(url, exc) from None
@@ -138,7 +138,10 @@ def is_connection_error(exc: BaseException) -> bool:
         asyncpg.PostgresConnectionError
         | asyncpg.ConnectionDoesNotExistError
         | asyncpg.CannotConnectNowError
-        | asyncpg.InterfaceError,
+        | asyncpg.InterfaceError
+        # asyncpg's protocol state after the server killed the session mid-way:
+        # the connection is unusable, a fresh one is the cure.
+        | asyncpg.InternalClientError,
     ):
         return True
     # Class 57: operator intervention (admin shutdown, crash shutdown, ...).

@@ -39,8 +39,12 @@ async def _migrate(conn: asyncpg.Connection, schema: str) -> list[str]:
     applied: list[str] = []
     await conn.execute(queries.MIGRATE_LOCK, schema)
     try:
-        await conn.execute(queries.create_schema(schema))
-        await conn.execute(queries.create_migrations_table(schema))
+        # Check before CREATE: a role without CREATE on the database may still
+        # own a schema a DBA made for it.
+        if not await conn.fetchval(queries.SCHEMA_EXISTS, schema):
+            await conn.execute(queries.create_schema(schema))
+        if not await conn.fetchval(queries.MIGRATIONS_TABLE_EXISTS, schema):
+            await conn.execute(queries.create_migrations_table(schema))
         done = {r["name"] for r in await conn.fetch(queries.applied_migrations(schema))}
         for name, sql in migration_files():
             if name in done:

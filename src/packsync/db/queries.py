@@ -27,6 +27,7 @@ def check_identifier(name: str) -> str:
 MIGRATE_LOCK = "SELECT pg_advisory_lock(hashtextextended('packsync:migrate:' || $1::text, 0))"
 MIGRATE_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('packsync:migrate:' || $1::text, 0))"
 SET_LOCAL_SEARCH_PATH = "SELECT set_config('search_path', quote_ident($1::text), true)"
+SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)"
 MIGRATIONS_TABLE_EXISTS = (
     "SELECT to_regclass(quote_ident($1::text) || '.schema_migrations') IS NOT NULL"
 )
@@ -71,16 +72,19 @@ LEADER_UNLOCK = (
 PING = "SELECT 1"
 
 # ---------------------------------------------------------------- registered state
-PACK_ROW = """
-SELECT id, ref, label, description, version, tags, dependencies, meta,
-       storage_path, checksum, sync_group
-FROM pack WHERE ref = $1
+# The whole registered state of one pack in one round trip (a sweep does this
+# for every pack): the pack row, its workflow rows, its error rows.
+PACK_STATE = """
+SELECT
+  (SELECT to_jsonb(p) FROM (
+      SELECT id, ref, label, description, version, tags, dependencies, meta,
+             storage_path, checksum, sync_group
+      FROM pack WHERE ref = $1) p) AS pack,
+  coalesce((SELECT jsonb_agg(jsonb_build_array(id, ref, file_path, content_hash, source))
+            FROM workflow_definition WHERE pack_ref = $1), '[]'::jsonb) AS workflows,
+  coalesce((SELECT jsonb_object_agg(file_path, errors)
+            FROM workflow_sync_error WHERE pack_ref = $1), '{}'::jsonb) AS errors
 """
-PACK_WORKFLOW_ROWS = """
-SELECT id, ref, file_path, content_hash, source
-FROM workflow_definition WHERE pack_ref = $1
-"""
-PACK_ERROR_ROWS = "SELECT file_path, ref, errors FROM workflow_sync_error WHERE pack_ref = $1"
 
 # Packs of one sync group with how many rows each source holds.
 GROUP_PACKS = """
@@ -166,11 +170,19 @@ INSERT INTO sync_run (pack_ref, trigger, started, finished, loaded, created, upd
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING id
 """
-# Keep the newest $1 rows.
+# Keep the newest $1 rows of sync group $2.
 PRUNE_SYNC_RUNS = """
-DELETE FROM sync_run WHERE id <= (SELECT id FROM sync_run ORDER BY id DESC OFFSET $1 LIMIT 1)
+DELETE FROM sync_run WHERE sync_group = $2 AND id <= (
+    SELECT id FROM sync_run WHERE sync_group = $2 ORDER BY id DESC OFFSET $1 LIMIT 1)
 """
 RECENT_SYNC_RUNS = "SELECT * FROM sync_run ORDER BY id DESC LIMIT $1"
+GROUP_STATS = """
+SELECT
+  (SELECT count(*) FROM pack WHERE sync_group = $1) AS packs,
+  (SELECT count(*) FROM workflow_definition w JOIN pack p ON p.id = w.pack
+   WHERE p.sync_group = $1) AS workflows,
+  (SELECT count(*) FROM workflow_sync_error WHERE sync_group = $1) AS invalid_files
+"""
 
 # ---------------------------------------------------------------- reads for CLI / API
 _SUMMARY_COLUMNS = """

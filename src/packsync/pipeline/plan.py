@@ -8,18 +8,20 @@ is a conflict, and deletes happen only when the caller's guard allows them.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from packsync.db.storable import plain_json, unstorable_text
 from packsync.diagnostics import Diagnostic, error, has_errors
 from packsync.pipeline.load import LoadedPack
-from packsync.pipeline.model import ParsedWorkflow
+from packsync.pipeline.model import ParsedWorkflow, ScannedPack
+from packsync.pipeline.scan import WORKFLOW_DIRS
 from packsync.results import PackResult, WorkflowResult
 
 PACK_FILE = "pack.yaml"
 PACK_FOLDER = "."  # error-row file_path for problems with the folder itself
+NOT_FOUND = "no pack folder and nothing registered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +114,6 @@ class PlanOptions:
     update_existing: bool = True
 
 
-def plain_json(value: Any) -> Any:
-    """YAML can carry dates and other non-JSON scalars: store them as strings."""
-    return json.loads(json.dumps(value, default=str))
-
-
 def _rel_path(file: str, pack_root: str) -> str:
     prefix = pack_root.rstrip("/") + "/"
     if file.startswith(prefix):
@@ -129,6 +126,21 @@ def _stem_ref(pack_ref: str, rel_path: str) -> str:
     return f"{pack_ref}.{stem}"
 
 
+def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
+    fields = [wf.label, wf.description, wf.version, wf.tags, wf.definition]
+    fields += [wf.param_schema, wf.out_schema]
+    problem = unstorable_text(fields)
+    if problem is None:
+        return None
+    return error(
+        f"{pack_root}/{wf.file_path}",
+        "unstorable-text",
+        f"the workflow contains {problem}, which the database cannot store; remove it",
+        1,
+        1,
+    )
+
+
 def _api_conflict(wf: ParsedWorkflow, pack_root: str) -> Diagnostic:
     return error(
         f"{pack_root}/{wf.file_path}",
@@ -138,6 +150,37 @@ def _api_conflict(wf: ParsedWorkflow, pack_root: str) -> Diagnostic:
         1,
         1,
     )
+
+
+def unchanged_pack(
+    registered: RegisteredPack, scanned: ScannedPack, checksum: str, opts: PlanOptions
+) -> PackResult | None:
+    """The fast path of a sweep: when the pack's checksum (pack.yaml + every
+    workflow file's path and hash) matches the registered one, every file row
+    matches the disk and nothing is failing, the pack needs no parse at all
+    (pack.yaml included). None: take the full path."""
+    row = registered.row
+    if (
+        row is None
+        or not opts.update_existing
+        or registered.owner != opts.sync_group
+        or registered.errors
+        or row["checksum"] != checksum
+        or row["storage_path"] != opts.storage_path
+        or has_errors(scanned.diagnostics)
+        or scanned.unreadable_workflows
+    ):
+        return None
+    file_rows = registered.file_rows()
+    on_disk = {s.rel_path: s.hash for s in scanned.workflow_files}
+    if {p: r.content_hash for p, r in file_rows.items()} != on_disk:
+        return None
+    result = PackResult(pack_ref=registered.ref, diagnostics=list(scanned.diagnostics))
+    result.workflows = [
+        WorkflowResult(r.ref, p, "unchanged", r.id) for p, r in sorted(file_rows.items())
+    ]
+    result.loaded = result.unchanged = len(file_rows)
+    return result
 
 
 def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str | None) -> Plan:
@@ -160,7 +203,7 @@ def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str 
         result.workflows.append(WorkflowResult(row.ref, path, "deleted", row.id))
     result.deleted = len(file_rows)
     if registered.row is None:
-        result.message = "no pack folder and nothing registered"
+        result.message = NOT_FOUND
     return plan
 
 
@@ -183,32 +226,90 @@ def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions)
         )
         return plan
 
-    file_rows = registered.file_rows()
-    api_refs = {w.ref for w in registered.workflows if w.source == "api"}
+    error_rows = _pack_level_error_rows(registered, loaded, opts)
+    results = _workflow_changes(plan, registered, loaded, opts, error_rows)
 
-    # Pack-level diagnostics (pack.yaml, unreadable files) grouped per file.
+    meta_problem = _meta_problem(loaded, pack_file_display)
+    if meta_problem is not None:
+        result.diagnostics.append(meta_problem)
+        pack_diags = [
+            d for d in loaded.diagnostics if _rel_path(d.file, opts.pack_root) == PACK_FILE
+        ]
+        error_rows[PACK_FILE] = ErrorRow(
+            PACK_FILE, None, [d.to_dict() for d in (*pack_diags, meta_problem)]
+        )
+    if loaded.meta is None or meta_problem is not None:
+        # Pack in error: a located diagnostic, nothing registered, rows kept.
+        result.outcome = "pack-error"
+        if not any(d.is_error for d in result.diagnostics):
+            result.diagnostics.append(
+                error(pack_file_display, "pack-error", "pack.yaml is invalid")
+            )
+        _hold_writes(plan, results)
+        _finish(plan, registered, results, error_rows)
+        return plan
+
+    failing = any(w.change == "failed" for w in results.values()) or bool(error_rows)
+    if failing and not opts.skip_validation_errors:
+        # The whole pack fails: nothing written but the error rows.
+        result.outcome = "errors"
+        result.message = "pack not synced: some files fail and skip_validation_errors is false"
+        _hold_writes(plan, results)
+        _finish(plan, registered, results, error_rows)
+        return plan
+
+    for path, row in sorted(registered.file_rows().items()):
+        if path not in loaded.present_paths:
+            results[path] = WorkflowResult(row.ref, path, "deleted", row.id)
+            plan.delete_ids.append(row.id)
+    plan.pack_row = _pack_row_change(registered, loaded, opts)
+    result.outcome = "errors" if failing else "ok"
+    _finish(plan, registered, results, error_rows)
+    return plan
+
+
+def _is_workflow_path(path: str) -> bool:
+    return path.startswith(tuple(f"{d}/" for d in WORKFLOW_DIRS))
+
+
+def _pack_level_error_rows(
+    registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions
+) -> dict[str, ErrorRow]:
+    """Error rows for pack-level diagnostics (pack.yaml, unreadable files), per file."""
+    file_rows = registered.file_rows()
     by_file: dict[str, list[Diagnostic]] = defaultdict(list)
     for diag in loaded.diagnostics:
         by_file[_rel_path(diag.file, opts.pack_root)].append(diag)
-    error_rows: dict[str, ErrorRow] = {}
+    rows: dict[str, ErrorRow] = {}
     for path, diags in by_file.items():
         if has_errors(diags):
             row = file_rows.get(path)
-            ref = row.ref if row else (_stem_ref(loaded.ref, path) if "/" in path else None)
-            error_rows[path] = ErrorRow(path, ref, [d.to_dict() for d in diags])
+            ref = row.ref if row else None
+            if ref is None and _is_workflow_path(path):
+                ref = _stem_ref(loaded.ref, path)
+            rows[path] = ErrorRow(path, ref, [d.to_dict() for d in diags])
+    return rows
 
+
+def _workflow_changes(
+    plan: Plan,
+    registered: RegisteredPack,
+    loaded: LoadedPack,
+    opts: PlanOptions,
+    error_rows: dict[str, ErrorRow],
+) -> dict[str, WorkflowResult]:
+    """Classify every workflow file on disk; queue upserts and error rows."""
+    file_rows = registered.file_rows()
+    api_refs = {w.ref for w in registered.workflows if w.source == "api"}
     results: dict[str, WorkflowResult] = {}
     for wf in loaded.workflows:
         existing = file_rows.get(wf.file_path)
+        rid = existing.id if existing else None
         errors = [d for d in wf.diagnostics if d.is_error]
         warnings = [d for d in wf.diagnostics if not d.is_error]
-        if not errors and wf.definition is not None and wf.ref in api_refs:
-            errors.append(_api_conflict(wf, opts.pack_root))
-        rid = existing.id if existing else None
-        if not errors and wf.definition is None:
-            errors.append(
-                error(f"{opts.pack_root}/{wf.file_path}", "unparseable", "file could not be parsed")
-            )
+        if not errors:
+            extra = _registration_problem(wf, api_refs, opts.pack_root)
+            errors.extend([extra] if extra is not None else [])
         if errors:
             results[wf.file_path] = WorkflowResult(
                 wf.ref, wf.file_path, "failed", rid, warnings, errors
@@ -234,51 +335,50 @@ def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions)
     # Present on disk but unreadable (too large, escaping symlink...): failing, kept.
     for path in sorted(loaded.present_paths - results.keys()):
         row = file_rows.get(path)
-        diags = (
-            [Diagnostic.from_dict(d) for d in error_rows[path].errors] if path in error_rows else []
-        )
+        diags = error_rows[path].errors if path in error_rows else []
         results[path] = WorkflowResult(
             row.ref if row else _stem_ref(loaded.ref, path),
             path,
             "failed",
             row.id if row else None,
-            errors=diags,
+            errors=[Diagnostic.from_dict(d) for d in diags],
         )
+    return results
 
+
+def _registration_problem(
+    wf: ParsedWorkflow, api_refs: set[str], pack_root: str
+) -> Diagnostic | None:
+    """Why a workflow that validated still cannot be registered, if it cannot."""
+    if wf.definition is None:
+        return error(f"{pack_root}/{wf.file_path}", "unparseable", "file could not be parsed")
+    if wf.ref in api_refs:
+        return _api_conflict(wf, pack_root)
+    return _storage_problem(wf, pack_root)
+
+
+def _meta_problem(loaded: LoadedPack, pack_file_display: str) -> Diagnostic | None:
     if loaded.meta is None:
-        # Pack in error: a located diagnostic, nothing registered, rows kept.
-        result.outcome = "pack-error"
-        for wr in results.values():
-            if wr.change in ("created", "updated"):
-                wr.change = "unchanged" if wr.id is not None else "failed"
-        plan.upserts = []
-        if not any(d.is_error for d in result.diagnostics):
-            result.diagnostics.append(
-                error(pack_file_display, "pack-error", "pack.yaml is invalid")
-            )
-        _finish(plan, registered, results, error_rows)
-        return plan
+        return None
+    m = loaded.meta
+    problem = unstorable_text([m.label, m.description, m.version, m.tags, m.dependencies, m.meta])
+    if problem is None:
+        return None
+    return error(
+        pack_file_display,
+        "unstorable-text",
+        f"pack.yaml contains {problem}, which the database cannot store; remove it",
+        1,
+        1,
+    )
 
-    failing = any(w.change == "failed" for w in results.values()) or bool(error_rows)
-    if failing and not opts.skip_validation_errors:
-        # The whole pack fails: nothing written but the error rows.
-        for wr in results.values():
-            if wr.change in ("created", "updated"):
-                wr.change = "unchanged" if wr.id is not None else "failed"
-        plan.upserts = []
-        result.outcome = "errors"
-        result.message = "pack not synced: some files fail and skip_validation_errors is false"
-        _finish(plan, registered, results, error_rows)
-        return plan
 
-    for path, row in sorted(file_rows.items()):
-        if path not in loaded.present_paths:
-            results[path] = WorkflowResult(row.ref, path, "deleted", row.id)
-            plan.delete_ids.append(row.id)
-    plan.pack_row = _pack_row_change(registered, loaded, opts)
-    result.outcome = "errors" if failing else "ok"
-    _finish(plan, registered, results, error_rows)
-    return plan
+def _hold_writes(plan: Plan, results: dict[str, WorkflowResult]) -> None:
+    """The pack writes nothing but error rows: report planned writes as not made."""
+    plan.upserts = []
+    for wr in results.values():
+        if wr.change in ("created", "updated"):
+            wr.change = "unchanged" if wr.id is not None else "failed"
 
 
 def _merge(diagnostics: list[Diagnostic], errors: list[Diagnostic]) -> list[Diagnostic]:

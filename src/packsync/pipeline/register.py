@@ -24,17 +24,12 @@ def _json_text(value: Any) -> str | None:
 
 async def read_registered(conn: asyncpg.Connection, ref: str) -> RegisteredPack:
     """The registered state of one pack (call it under the pack lock)."""
-    row = await conn.fetchrow(queries.PACK_ROW, ref)
-    workflows = await conn.fetch(queries.PACK_WORKFLOW_ROWS, ref)
-    errors = await conn.fetch(queries.PACK_ERROR_ROWS, ref)
+    state = await conn.fetchrow(queries.PACK_STATE, ref)
     return RegisteredPack(
         ref=ref,
-        row=dict(row) if row is not None else None,
-        workflows=[
-            RegisteredWorkflow(r["id"], r["ref"], r["file_path"], r["content_hash"], r["source"])
-            for r in workflows
-        ],
-        errors={r["file_path"]: r["errors"] for r in errors},
+        row=state["pack"],
+        workflows=[RegisteredWorkflow(*w) for w in state["workflows"]],
+        errors=state["errors"],
     )
 
 

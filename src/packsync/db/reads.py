@@ -1,0 +1,79 @@
+"""Read-only queries behind the service's list/get/count operations, the
+daemon's gauges and /status. Plain functions over a pool: no sync logic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from packsync.db import queries
+from packsync.results import WorkflowDetail, WorkflowSummary
+
+
+async def count_workflows(pool: asyncpg.Pool, ref: str) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval(queries.COUNT_PACK_WORKFLOWS, ref))
+
+
+async def list_workflows(
+    pool: asyncpg.Pool,
+    *,
+    pack: str | None,
+    tags: Sequence[str],
+    enabled: bool | None,
+    search: str | None,
+    limit: int | None,
+    offset: int,
+) -> tuple[list[WorkflowSummary], int]:
+    rows_sql, count_sql, args, n_filters = queries.list_workflows(
+        pack=pack, tags=tags, enabled=enabled, search=search, limit=limit, offset=offset
+    )
+    # One snapshot for the page and its total.
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        rows = await conn.fetch(rows_sql, *args)
+        total = await conn.fetchval(count_sql, *args[:n_filters])
+    return [WorkflowSummary(**dict(r)) for r in rows], int(total)
+
+
+async def get_workflow(pool: asyncpg.Pool, ref: str) -> WorkflowDetail | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(queries.GET_WORKFLOW, ref)
+    if row is None:
+        return None
+    data = dict(row)
+    data["sync_errors"] = data["sync_errors"] or []
+    return WorkflowDetail(**data)
+
+
+async def find_by_pack(pool: asyncpg.Pool, ref: str) -> list[WorkflowSummary]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(queries.PACK_WORKFLOWS, ref)
+    return [WorkflowSummary(**dict(r)) for r in rows]
+
+
+PING_TIMEOUT_SECONDS = 5.0
+
+
+async def ping(pool: asyncpg.Pool) -> bool:
+    """True when a query round trip succeeds (readiness, `packsync_db_up`)."""
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS), pool.acquire() as conn:
+            await conn.fetchval(queries.PING)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True
+
+
+async def group_stats(pool: asyncpg.Pool, sync_group: str) -> dict[str, int]:
+    """Gauges for one sync_group: packs, workflows, invalid_files."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(queries.GROUP_STATS, sync_group)
+    return {k: int(v) for k, v in dict(row).items()}
+
+
+async def recent_runs(pool: asyncpg.Pool, limit: int = 50) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return [dict(r) for r in await conn.fetch(queries.RECENT_SYNC_RUNS, limit)]
