@@ -27,13 +27,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# asyncpg errors that mean "the server or the connection is gone / busy", for
-# which the whole (idempotent) per-pack transaction is simply retried later.
-_TRANSIENT_PG = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown
+# Besides lost connections (db.connection.is_connection_error): errors for
+# which retrying the whole (idempotent) per-pack transaction later is the cure.
+_RETRYABLE_PG = (
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
@@ -53,9 +49,9 @@ class ShutdownRequested(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    from packsync.db.connection import DatabaseUnavailable
+    from packsync.db.connection import is_connection_error
 
-    return isinstance(exc, (DatabaseUnavailable, OSError, TimeoutError, *_TRANSIENT_PG))
+    return is_connection_error(exc) or isinstance(exc, _RETRYABLE_PG)
 
 
 class PackSyncer:
