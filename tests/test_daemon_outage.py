@@ -103,3 +103,40 @@ async def test_daemon_starts_while_database_is_down(settings: Settings, own_pg: 
 
         await until(synced, 60, what="synced once the database is up")
         await until(lambda: daemon.state.first_sync_done, 30)
+
+
+async def test_pool_connections_killed_server_side_are_retried(
+    settings: Settings, pg_url: str
+) -> None:
+    """pg_terminate_backend on the pool's sessions (the leader's lock session
+    survives): the next syncs fail or reconnect, and the daemon converges."""
+    import asyncpg
+
+    from tests.daemon_support import workflows
+
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    s = fast_settings(settings)
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.state.first_sync_done, 30, what="first full sync")
+        leader_pid = daemon.elector._conn.get_server_pid()
+        admin = await asyncpg.connect(pg_url)
+        try:
+            for round_ in range(3):
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'packsync' AND pid <> $1 AND pid <> pg_backend_pid()",
+                    leader_pid,
+                )
+                assert killed >= 1
+                label = f"after kill {round_}"
+                (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml(label))
+
+                async def synced(label: str = label) -> bool:
+                    return (await workflows(pg_url, s.db_schema)).get("alpha.one") == label
+
+                await until(synced, 30, what=f"converged after kill {round_}")
+        finally:
+            await admin.close()
+        assert daemon.state.role == "leader" and daemon.state.tasks_alive()

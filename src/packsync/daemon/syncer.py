@@ -2,9 +2,10 @@
 
 This is the only daemon module that talks to the database layer. It opens the
 pool lazily (the database may be down when the daemon starts: the failure is
-transient and the scheduler retries), applies pending migrations once, logs
-one line per pack sync with its counts and duration, and feeds metrics, the
-status page and the reconcile drift counter.
+transient and the scheduler retries), applies pending migrations once, binds
+the pack ref as log context, and feeds metrics, the status page and the
+reconcile drift counter. The per-pack "pack synced" line is the service's
+(one per sync); the sweep summary with drift and duration is ours.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
@@ -104,7 +105,7 @@ class PackSyncer:
             except BaseException as exc:
                 self._record_failure(ref, trigger, time.monotonic() - started, exc)
                 raise
-            self._record(result, trigger, time.monotonic() - started, log_unchanged=True)
+            self._record(result, trigger, time.monotonic() - started)
         await self.refresh_gauges()
 
     # -- full sweep ----------------------------------------------------------
@@ -116,7 +117,7 @@ class PackSyncer:
 
         def progress(result: PackResult) -> None:
             now = time.monotonic()
-            self._record(result, trigger, now - last[0], log_unchanged=False)
+            self._record(result, trigger, now - last[0])
             last[0] = now
             results.append(result)
             if self._should_stop():
@@ -126,7 +127,7 @@ class PackSyncer:
         seen = {r.pack_ref for r in results}
         for result in report.packs:  # in case the service reports packs without progress
             if result.pack_ref not in seen:
-                self._record(result, trigger, 0.0, log_unchanged=False)
+                self._record(result, trigger, 0.0)
         self.state.last_full_sync = time.time()
         drift = self._drift(report.packs, trigger, explained())
         totals = report.totals
@@ -156,9 +157,9 @@ class PackSyncer:
         return len(missed)
 
     # -- bookkeeping ---------------------------------------------------------
-    def _record(
-        self, result: PackResult, trigger: str, duration: float, *, log_unchanged: bool
-    ) -> None:
+    def _record(self, result: PackResult, trigger: str, duration: float) -> None:
+        """Metrics and /status for one pack result. The log line ("pack synced",
+        with the counts) is written by the service itself, once per sync."""
         now = time.time()
         self.metrics.record_sync(
             trigger=trigger,
@@ -180,26 +181,6 @@ class PackSyncer:
             status.last_duration_seconds = round(duration, 4)
             status.syncs += 1
             status.invalid_files = result.failed
-        if not (log_unchanged or result.changed or result.has_errors):
-            return
-        fields: dict[str, Any] = {
-            "pack": result.pack_ref,
-            "trigger": trigger,
-            "outcome": result.outcome,
-            "loaded": result.loaded,
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "deleted": result.deleted,
-            "failed": result.failed,
-            "duration_ms": round(duration * 1000, 1),
-        }
-        if result.message:
-            fields["detail"] = result.message
-        errors = [d.format() for d in result.diagnostics if d.is_error][:5]
-        if errors:
-            fields["errors"] = errors
-        (log.warning if result.has_errors else log.info)("pack synced", **fields)
 
     def _record_failure(self, ref: str, trigger: str, duration: float, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError | ShutdownRequested):
