@@ -7,9 +7,11 @@ import os
 import shutil
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from packsync.config import Settings
+from packsync.daemon.watch import WATCH_LIMIT_ENV
 from tests.daemon_support import InProcess, fast_settings, until, workflows
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
@@ -172,3 +174,28 @@ async def test_two_sync_groups_lead_side_by_side(settings: Settings, pg_url: str
         b.request_reconcile("signal")  # b's sweep must not delete a's pack
         await until(lambda: b.scheduler.idle() and b.state.packs["beta"].syncs >= 2)
         assert await workflows(pg_url, sa.db_schema) == {"alpha.one": "A2", "beta.two": "B"}
+
+
+async def test_switches_to_polling_when_new_folders_exceed_the_watch_budget(
+    settings: Settings, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    monkeypatch.setenv(WATCH_LIMIT_ENV, "40")  # room for the start, not for 30 more packs
+    s = fast_settings(settings)
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.state.first_sync_done, what="first full sync")
+        assert daemon.state.watcher_mode == "inotify"
+        for i in range(30):
+            make_pack(base, f"n{i:02d}", {"w.yaml": workflow_yaml(f"N{i}")})
+        daemon.request_reconcile("signal")
+        await until(lambda: daemon.state.watcher_mode == "polling", what="fallback to polling")
+        assert daemon.metrics.watcher_polling._value.get() == 1
+        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Polled"))
+
+        async def done() -> bool:
+            rows = await workflows(pg_url, s.db_schema)
+            return rows.get("alpha.one") == "Polled" and rows.get("n29.w") == "N29"
+
+        await until(done, what="synced while polling")

@@ -231,3 +231,21 @@ async def test_watchdog_rewatch_runtime_warning_is_kept_out_of_logs(tmp_path: Pa
         await asyncio.sleep(1.0)
         w.stop()
     assert [str(r.message) for r in rec if issubclass(r.category, RuntimeWarning)] == ["unrelated"]
+
+
+async def test_inotify_queue_overflow_requests_a_full_rescan(
+    base: Path, watching: tuple[FsWatcher, Seen]
+) -> None:
+    """watchdog reports IN_Q_OVERFLOW only as a log warning (from its thread);
+    the watcher turns it into a full rescan request."""
+    import logging
+    import threading
+
+    _, seen = watching
+    overflow = threading.Thread(
+        target=logging.getLogger("watchdog.observers.inotify_c").warning,
+        args=("Inotify queue overflowed; filesystem events were lost",),
+    )
+    overflow.start()
+    overflow.join()
+    await until(lambda: "inotify queue overflow" in seen.full)
