@@ -137,3 +137,15 @@ async def test_a_stalled_loop_fails_the_probe(
         with pytest.raises(httpx.TimeoutException):
             future.result(timeout=10)
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_port_in_use_is_an_oserror_not_a_process_exit() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = HttpServer(create_app(DaemonState(metrics=Metrics())), "127.0.0.1", port)
+        with pytest.raises(OSError, match="cannot listen"):
+            await server.start()

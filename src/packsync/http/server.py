@@ -41,7 +41,7 @@ class HttpServer:
 
     async def start(self, wait: float = 10.0) -> int:
         """Serve in the background; returns the bound port (port 0 → ephemeral)."""
-        self._task = asyncio.create_task(self._server.serve(), name="http")
+        self._task = asyncio.create_task(self._serve(), name="http")
         deadline = asyncio.get_running_loop().time() + wait
         while not self._server.started:
             if self._task.done():
@@ -55,6 +55,13 @@ class HttpServer:
                 self.port = int(sock.getsockname()[1])
                 break
         return self.port or 0
+
+    async def _serve(self) -> None:
+        try:
+            await self._server.serve()
+        except SystemExit:  # uvicorn sys.exit()s when it cannot bind
+            cfg = self._server.config
+            raise OSError(f"HTTP server cannot listen on {cfg.host}:{cfg.port}") from None
 
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
