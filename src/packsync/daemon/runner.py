@@ -54,7 +54,7 @@ class Daemon:
         self._last_ping = 0.0
         self._rewatch_lock = asyncio.Lock()
         self.syncer = PackSyncer(
-            settings, self.state, migrate=migrate, should_stop=lambda: self._stop.is_set()
+            settings, self.state, migrate=migrate, should_stop=self._sweep_must_stop
         )
         self.scheduler = SyncScheduler(
             quiet=settings.debounce_seconds,
@@ -252,8 +252,14 @@ class Daemon:
         else:
             self.notifier.status("degraded: database unreachable, retrying")
 
+    def _sweep_must_stop(self) -> bool:
+        """Checked between the packs of a full sweep: stopping, or no longer the
+        leader (whoever leads now runs its own sweep)."""
+        return self._stop.is_set() or not self.elector.is_leader
+
     async def _run_full(self, trigger: str, explained: Any) -> None:
-        await self.syncer.sync_full(trigger, explained)
+        if not await self.syncer.sync_full(trigger, explained):
+            return  # interrupted: leadership regained later marks a new full sweep
         if self.watcher is not None and await asyncio.to_thread(self.watcher.over_limit):
             log.warning("inotify watch budget exceeded by new folders; switching to polling")
             self.watcher.requested = "polling"

@@ -45,8 +45,9 @@ SELECT (SELECT count(*) FROM pack WHERE sync_group = $1) AS packs,
 """
 
 
-class ShutdownRequested(Exception):
-    """Raised between packs of a full sweep when the daemon stops."""
+class SweepInterrupted(Exception):
+    """Raised between packs of a full sweep when the daemon stops or is no
+    longer the leader: the pack just committed is complete, the rest waits."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -109,7 +110,8 @@ class PackSyncer:
         await self.refresh_gauges()
 
     # -- full sweep ----------------------------------------------------------
-    async def sync_full(self, trigger: str, explained: Callable[[], set[str]]) -> None:
+    async def sync_full(self, trigger: str, explained: Callable[[], set[str]]) -> bool:
+        """A full sweep; False when it was interrupted between packs."""
         service = await self.service()
         started = time.monotonic()
         last = [started]
@@ -121,9 +123,14 @@ class PackSyncer:
             last[0] = now
             results.append(result)
             if self._should_stop():
-                raise ShutdownRequested
+                raise SweepInterrupted
 
-        report = await service.sync_all(trigger=trigger, progress=progress)
+        try:
+            report = await service.sync_all(trigger=trigger, progress=progress)
+        except SweepInterrupted:
+            log.info("full sync interrupted", trigger=trigger, packs_done=len(results))
+            await self.refresh_gauges()
+            return False
         seen = {r.pack_ref for r in results}
         for result in report.packs:  # in case the service reports packs without progress
             if result.pack_ref not in seen:
@@ -144,6 +151,7 @@ class PackSyncer:
         for diag in report.diagnostics:
             log.warning("sweep problem", diagnostic=diag.format())
         await self.refresh_gauges()
+        return True
 
     def _drift(self, packs: list[PackResult], trigger: str, explained: set[str]) -> int:
         """Packs a periodic/SIGHUP reconcile changed although no event marked
@@ -183,7 +191,7 @@ class PackSyncer:
             status.invalid_files = result.failed
 
     def _record_failure(self, ref: str, trigger: str, duration: float, exc: BaseException) -> None:
-        if isinstance(exc, asyncio.CancelledError | ShutdownRequested):
+        if isinstance(exc, asyncio.CancelledError | SweepInterrupted):
             return
         self.metrics.record_sync(trigger=trigger, outcome="error", duration=duration)
         self.state.packs.setdefault(ref, PackStatus()).errors += 1
