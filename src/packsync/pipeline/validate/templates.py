@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import jinja2
-import jinja2.meta
+from jinja2 import nodes
 
 from packsync.pipeline.validate.report import Reporter, did_you_mean
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq
@@ -27,7 +27,7 @@ CONTEXT_NAMES = frozenset(
         "item", "index", "batch", "task", "tasks", "parent", "workflow", "execution", "system",
         "kv", "pack", "config", "parameters", "vars", "result", "ctx", "succeeded", "failed",
         "completed", "timed_out", "task_status", "json", "zip", "now", "env", "range", "dict",
-        "lipsum", "cycler", "joiner", "namespace", "loop", "true", "false", "none", "True",
+        "lipsum", "cycler", "joiner", "namespace", "loop", "caller", "varargs", "kwargs", "true", "false", "none", "True",
         "False", "None",
     }
 )  # fmt: skip
@@ -53,6 +53,16 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+def _free_names(ast: nodes.Template) -> frozenset[str]:
+    """Names read but never bound in the template (a set/for/macro binding
+    anywhere counts: lenient, and much cheaper than jinja2.meta's compiler pass)."""
+    loads: set[str] = set()
+    stores: set[str] = set()
+    for name in ast.find_all(nodes.Name):
+        (loads if name.ctx == "load" else stores).add(name.name)
+    return frozenset(loads - stores)
+
+
 @lru_cache(maxsize=4096)
 def analyse(text: str) -> tuple[str | None, frozenset[str]]:
     """(syntax error message or None, undeclared variable names)."""
@@ -63,7 +73,7 @@ def analyse(text: str) -> tuple[str | None, frozenset[str]]:
         )
     try:
         ast = _ENV.parse(text)
-        return None, frozenset(jinja2.meta.find_undeclared_variables(ast))
+        return None, _free_names(ast)
     except jinja2.TemplateSyntaxError as exc:
         where = f" (template line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
         return f"Jinja2 syntax error: {exc.message}{where}", frozenset()
