@@ -27,8 +27,8 @@ CONTEXT_NAMES = frozenset(
         "item", "index", "batch", "task", "tasks", "parent", "workflow", "execution", "system",
         "kv", "pack", "config", "parameters", "vars", "result", "ctx", "succeeded", "failed",
         "completed", "timed_out", "task_status", "json", "zip", "now", "env", "range", "dict",
-        "lipsum", "cycler", "joiner", "namespace", "loop", "caller", "varargs", "kwargs", "true", "false", "none", "True",
-        "False", "None",
+        "lipsum", "cycler", "joiner", "namespace", "loop", "caller", "varargs", "kwargs",
+        "true", "false", "none", "True", "False", "None",
     }
 )  # fmt: skip
 
