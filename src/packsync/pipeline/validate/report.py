@@ -13,10 +13,16 @@ from packsync.diagnostics import Diagnostic, Severity, sort_key
 from packsync.pipeline.yamlsafe import YNode
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The nearest candidate (difflib ratio >= 0.6), if any."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a near name exists, else ``."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(name, candidates)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 MAX_DIAGNOSTICS = 200  # per file: a hostile file must not produce a flood
