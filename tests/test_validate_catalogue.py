@@ -199,3 +199,24 @@ def test_internal_error_is_a_diagnostic(monkeypatch: pytest.MonkeyPatch) -> None
     result = parse_workflow(source(HEAD + "  - name: a\n    action: core.echo\n"), CATALOG)
     assert [d.code for d in result.diagnostics] == ["internal-error"]
     assert not result.ok
+
+
+def test_namespace_attributes_are_checked() -> None:
+    text = "version: '1.0'\nparameters:\n  host: {type: string}\nvars:\n  count: 0\ntasks:\n  - name: a\n    action: core.echo\n    input:\n      x: '{{ parameters.hots }}'\n      y: \"{{ vars['count'] }} {{ parameters.host }}\"\n"
+    diags = parse_workflow(source(text), CATALOG).diagnostics
+    assert [(d.code, d.line) for d in diags] == [("undefined-variable", 10)]
+    assert "parameters.hots" in diags[0].message and "did you mean 'host'" in diags[0].message
+
+
+def test_templates_are_checked_under_nested_description_keys_but_not_chart_meta() -> None:
+    text = (
+        HEAD
+        + "  - name: a\n    action: core.echo\n    input:\n      description: '{{ oops( }}'\n    __chart_meta__: {note: '{{ also( }}'}\n"
+    )
+    diags = parse_workflow(source(text), CATALOG).diagnostics
+    assert [(d.code, d.line) for d in diags] == [("template-syntax", 6)]
+
+
+def test_a_missing_task_name_is_reported_once() -> None:
+    diags = parse_workflow(source(HEAD + "  - action: core.echo\n"), CATALOG).diagnostics
+    assert [d.code for d in diags] == ["required"]

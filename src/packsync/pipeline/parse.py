@@ -240,7 +240,11 @@ def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCa
             check_schema(key, source, definition[key], rep)
     defined = {name for name, _, _ in norm.variables}
     defined |= {t["name"] for t in _all_tasks(definition["tasks"])}
-    check_templates(root, defined, rep)
+    namespaces = {
+        "parameters": {name for name, _, kind in norm.variables if kind == "parameter"},
+        "vars": {name for name, _, kind in norm.variables if kind in ("var", "publish")},
+    }
+    check_templates(root, defined, namespaces, rep)
     result.definition = definition
     result.label = definition.get("label") if isinstance(definition.get("label"), str) else None
     result.description = (

@@ -22,7 +22,8 @@ ENGINE_COMMANDS = frozenset({"noop", "fail", "continue", "retry"})
 def check_names(infos: list[TaskInfo], rep: Reporter, seen: dict[str, TaskInfo]) -> None:
     for info in infos:
         if not info.name:
-            rep.error("required", "a task needs a non-empty name", info.name_node)
+            if "name" in info.keys:  # a missing name was reported with the task's keys
+                rep.error("required", "a task needs a non-empty name", info.name_node)
         elif info.name in seen:
             first = seen[info.name].name_node
             rep.error(
