@@ -61,7 +61,7 @@ def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) ->
         _check_parallel(info, rep)
         if info.subtasks:
             check_graph(info.subtasks, rep, top_level=False)
-    if not top_level or not infos:
+    if not top_level or not names:
         return
     entries = [i.name for i in infos if i.name and not inbound.get(i.name)]
     if not entries:
