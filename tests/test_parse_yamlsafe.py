@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+
+from packsync.pipeline import yamlsafe
 
 from packsync.pipeline.yamlsafe import (
     MAX_DEPTH,
@@ -116,3 +119,35 @@ def test_child_path_quotes_odd_keys() -> None:
     assert child_path("$.t", 3) == "$.t[3]"
     assert child_path("$", "on-success") == "$['on-success']"
     assert child_path("$", "it's") == "$['it\\'s']"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line"),
+    [
+        ("[" * 20_000 + "]" * 20_000, "yaml-too-deep", 1),
+        (
+            "a: &a [1, 2]\nb: &b ["
+            + ", ".join(["*a"] * 10)
+            + "]\n"
+            + "".join(
+                f"c{i}: &c{i} [" + ", ".join([f"*c{i - 1}" if i else "*b"] * 10) + "]\n"
+                for i in range(8)
+            ),
+            "yaml-alias-limit",
+            7,
+        ),
+        ("a: !!python/object/apply:os.system [x]\n", "yaml-tag", 1),
+        ("a: 1\nb: [1, 2\n", "yaml-syntax", 2),
+    ],
+)
+def test_pure_python_loader_gives_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch, text: str, code: str, line: int
+) -> None:
+    """Hosts without libyaml fall back to PyYAML's pure parser: same bounds, same codes."""
+    results = []
+    for loader in (yamlsafe._Loader, yaml.SafeLoader):
+        monkeypatch.setattr(yamlsafe, "_Loader", loader)
+        root, problems = compose(text)
+        assert root is None
+        results.append((problems[-1].code, problems[-1].line))
+    assert results[0] == results[1] == (code, line)

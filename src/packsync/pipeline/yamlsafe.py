@@ -354,7 +354,8 @@ def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
         return None, [*builder.problems, abort.problem]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        if exc.context_mark is not None and "end of stream" in (exc.problem or ""):
+        at_end = exc.problem_mark is not None and exc.problem_mark.index >= len(text.rstrip())
+        if exc.context_mark is not None and (at_end or "end of stream" in (exc.problem or "")):
             mark = exc.context_mark  # "unexpected end": point at what was left open
         line, col = _pos(mark)
         what = " ".join(p for p in (exc.context, exc.problem) if p)
