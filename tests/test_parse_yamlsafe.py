@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from packsync.pipeline import yamlsafe
-
 from packsync.pipeline.yamlsafe import (
     MAX_DEPTH,
     YMap,
