@@ -207,15 +207,6 @@ def test_large_valid_workflow_is_linear_ish() -> None:
     assert timings[1] < max(timings[0], 0.05) * 40, timings
 
 
-def _cli_available() -> bool:
-    try:
-        import packsync.cli.main  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _cli_available(), reason="the CLI lands on main from the lead's branch")
 @pytest.mark.parametrize(
     "name",
     ["billion-laughs", "nested-flow-seqs-20000", "python-apply-tag", "latin1", "random-binary"],
