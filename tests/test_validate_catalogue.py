@@ -220,3 +220,21 @@ def test_templates_are_checked_under_nested_description_keys_but_not_chart_meta(
 def test_a_missing_task_name_is_reported_once() -> None:
     diags = parse_workflow(source(HEAD + "  - action: core.echo\n"), CATALOG).diagnostics
     assert [d.code for d in diags] == ["required"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "version: '1.0'\ninput: [host]\ntasks:\n  - {name: a, action: core.echo}\n",
+            "under 'parameters'",
+        ),
+        (HEAD + "  - name: a\n    action: core.echo\n    with: {items: x}\n", "use 'with_items'"),
+        (HEAD + "  - name: a\n    action: core.echo\n    parameters: {x: 1}\n", "under 'input'"),
+    ],
+)
+def test_hints_for_neighbouring_formats(text: str, needle: str) -> None:
+    (diag,) = [
+        d for d in parse_workflow(source(text), CATALOG).diagnostics if d.code == "unknown-key"
+    ]
+    assert needle in diag.message

@@ -190,6 +190,17 @@ def canonical(key: str) -> str:
     return key if key == CHART_META else key.replace("-", "_")
 
 
+# Spellings from neighbouring formats (Orquesta, Mistral, ActionChain) with no close match.
+HINTS = {
+    ("the workflow", "input"): " (workflow inputs go under 'parameters')",
+    ("a task", "with"): " (use 'with_items', plus 'concurrency' / 'batch_size')",
+    ("a task", "items"): " (use 'with_items')",
+    ("a task", "on_error"): " (use 'on_failure' or 'next' with '{{ failed() }}')",
+    ("a task", "ref"): " (the action goes under 'action: <pack>.<action>')",
+    ("a task", "parameters"): " (action parameters go under 'input')",
+    ("a task", "params"): " (action parameters go under 'input')",
+    ("a task", "delay"): " (use 'retry: {delay: ...}')",
+}
 SPECIAL_CODES = {"batch_size": "batch-size", "concurrency": "concurrency", "join": "join-invalid"}
 
 
@@ -206,12 +217,8 @@ def check_keys(
             if rep.full:
                 rep.error("unknown-key", "", key_node)
                 continue
-            rep.error(
-                "unknown-key",
-                f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}",
-                key_node,
-                path,
-            )
+            hint = did_you_mean(key, allowed) or HINTS.get((where, canon), "")
+            rep.error("unknown-key", f"unknown key {key!r} in {where}{hint}", key_node, path)
             continue
         if canon in seen:
             first = seen[canon]
