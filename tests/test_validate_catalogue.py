@@ -238,3 +238,12 @@ def test_hints_for_neighbouring_formats(text: str, needle: str) -> None:
         d for d in parse_workflow(source(text), CATALOG).diagnostics if d.code == "unknown-key"
     ]
     assert needle in diag.message
+
+
+@pytest.mark.parametrize("value", ["true", "null", "[1]", "{a: 1}"])
+def test_version_must_be_a_string_or_number(value: str) -> None:
+    result = parse_workflow(
+        source(f"version: {value}\ntasks:\n  - {{name: a, action: core.echo}}\n"), CATALOG
+    )
+    assert [(d.code, d.line) for d in result.diagnostics] == [("wrong-type", 1)]
+    assert result.version is None and not result.ok

@@ -255,13 +255,12 @@ def check_workflow(root: YMap, rep: Reporter) -> None:
     version = root.items.get("version")
     if version is None:
         rep.error("required", "the workflow needs a 'version' (e.g. version: '1.0')", root)
-    elif isinstance(version[1], YScalar) and isinstance(version[1].value, int | float):
-        if not isinstance(version[1].value, bool):
-            rep.warning(
-                "version-type",
-                f"version {version[1].text} is a number: quote it (version: '{version[1].text}')",
-                version[1],
-            )
+    elif _is_num(version[1]) and isinstance(version[1], YScalar):
+        rep.warning(
+            "version-type",
+            f"version {version[1].text} is a number: quote it (version: '{version[1].text}')",
+            version[1],
+        )
     elif not _is_str(version[1]):
         rep.error("wrong-type", "'version' must be a string such as '1.0'", version[1])
     tasks = top.get("tasks")
