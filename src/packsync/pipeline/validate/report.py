@@ -15,7 +15,10 @@ from packsync.pipeline.yamlsafe import YNode
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate (difflib ratio >= 0.6), if any."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    pool = set(candidates)
+    if len(pool) > 500:  # keep suggestions cheap for huge workflows
+        pool = {c for c in pool if abs(len(c) - len(name)) <= 3}
+    close = difflib.get_close_matches(name, sorted(pool), n=1, cutoff=0.6)
     return close[0] if close else None
 
 

@@ -86,9 +86,20 @@ def _namespace_refs(ast: nodes.Template) -> frozenset[tuple[str, str]]:
     return frozenset(refs)
 
 
-@lru_cache(maxsize=4096)
+CACHED_TEMPLATE_CHARS = 2048  # longer templates are not cached: the cache must stay small
+
+
 def analyse(text: str) -> Analysis:
     """(syntax error or None, undeclared names, (namespace, attribute) references)."""
+    return _analyse_cached(text) if len(text) <= CACHED_TEMPLATE_CHARS else _analyse(text)
+
+
+@lru_cache(maxsize=4096)
+def _analyse_cached(text: str) -> Analysis:
+    return _analyse(text)
+
+
+def _analyse(text: str) -> Analysis:
     if _nesting(text) > MAX_TEMPLATE_NESTING:
         return (
             f"template nests deeper than {MAX_TEMPLATE_NESTING} brackets: simplify it",
