@@ -105,6 +105,9 @@ CASES: dict[str, bytes] = {
     "all-tasks-in-a-cycle-5000": _tasks(
         5_000, "  - name: t{i}\n    action: core.echo\n    on_success: t{j}\n"
     ),
+    "5000-dangling-targets": _tasks(
+        5_000, "  - name: task{i}\n    action: core.echo\n    on_success: tsak{i}\n"
+    ),
     "duplicate-keys-spam": b"version: '1.0'\n" + b"tasks: []\n" * 20_000,
     "complex-keys": b"? [a, b]\n: c\n",
     "deep-json-in-input": HEAD + b"    input: " + b'{"a": ' * 150 + b"1" + b"}" * 150 + b"\n",
@@ -129,6 +132,16 @@ def _source(content: bytes, rel: str, kind: FileKind) -> SourceFile:
 
 def test_there_are_at_least_thirty_classes() -> None:
     assert len(CASES) >= 30
+
+
+def test_diagnostics_are_capped_per_file() -> None:
+    result = parse_workflow(
+        _source(CASES["5000-dangling-targets"], "workflows/x.yaml", FileKind.WORKFLOW), CATALOG
+    )
+    assert len(result.diagnostics) == 201
+    assert result.diagnostics[-1].code == "too-many-diagnostics"
+    assert result.diagnostics[-1].is_error
+    assert "4800 more" in result.diagnostics[-1].message
 
 
 @pytest.mark.parametrize("name", list(CASES))

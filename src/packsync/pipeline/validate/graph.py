@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from packsync.pipeline.normalise import TaskInfo
-from packsync.pipeline.validate.report import Reporter, did_you_mean
+from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.structure import RESERVED_TASK_NAMES
 from packsync.pipeline.yamlsafe import YScalar
 
@@ -50,7 +50,7 @@ def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) ->
             if target in names:
                 inbound[target].add(info.name)
             elif target not in ENGINE_COMMANDS:
-                hint = "" if rep.full else did_you_mean(target, names)
+                hint = rep.suggest(target, names)
                 rep.error(
                     "unknown-task",
                     f"task {info.name!r} transitions to undefined task {target!r}{hint}",

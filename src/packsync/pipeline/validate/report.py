@@ -7,7 +7,7 @@ from the REST API) and its JSON path, so file and API validation share code.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 from packsync.diagnostics import Diagnostic, Severity, sort_key
 from packsync.pipeline.yamlsafe import YNode
@@ -15,10 +15,7 @@ from packsync.pipeline.yamlsafe import YNode
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate (difflib ratio >= 0.6), if any."""
-    pool = set(candidates)
-    if len(pool) > 500:  # keep suggestions cheap for huge workflows
-        pool = {c for c in pool if abs(len(c) - len(name)) <= 3}
-    close = difflib.get_close_matches(name, sorted(pool), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return close[0] if close else None
 
 
@@ -29,6 +26,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 
 MAX_DIAGNOSTICS = 200  # per file: a hostile file must not produce a flood
+SUGGESTION_BUDGET = 20_000  # name comparisons per file for "did you mean"
 
 
 class Reporter:
@@ -38,6 +36,21 @@ class Reporter:
         self.items: list[Diagnostic] = []
         self.dropped = 0
         self.dropped_errors = 0
+        self.budget = SUGGESTION_BUDGET
+
+    def suggest(self, name: str, candidates: Iterable[str]) -> str:
+        """`did_you_mean` within a per-file budget (huge workflows with many typos)."""
+        return did_you_mean(name, candidates) if self._spend(candidates) else ""
+
+    def nearest(self, name: str, candidates: Iterable[str]) -> str | None:
+        return closest(name, candidates) if self._spend(candidates) else None
+
+    def _spend(self, candidates: Iterable[str]) -> bool:
+        size = len(candidates) if isinstance(candidates, Sized) else 100
+        if self.full or size > self.budget:
+            return False
+        self.budget -= size
+        return True
 
     @property
     def full(self) -> bool:

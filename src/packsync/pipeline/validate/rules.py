@@ -8,7 +8,7 @@ import re
 
 from packsync.pipeline.model import HostCatalog
 from packsync.pipeline.normalise import TaskInfo
-from packsync.pipeline.validate.report import Reporter, closest
+from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.yamlsafe import YNode, YScalar, YSeq
 
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -61,7 +61,7 @@ def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
         names = {
             r.split(".", 1)[1]: r for r in catalog.actions_by_pack.get(pack, set()) if "." in r
         }
-        close = closest(ref.split(".", 1)[1], names)
+        close = rep.nearest(ref.split(".", 1)[1], names)
         hint = f" (did you mean {names[close]!r}?)" if close else ""
         rep.error("unknown-action", f"pack {pack!r} defines no action {ref!r}{hint}", action)
 

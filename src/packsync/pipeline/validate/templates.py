@@ -14,7 +14,7 @@ from functools import lru_cache
 import jinja2
 from jinja2 import nodes
 
-from packsync.pipeline.validate.report import Reporter, did_you_mean
+from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq
 
 MAX_TEMPLATE_NESTING = 64
@@ -153,7 +153,7 @@ def check_templates(
             rep.warning(
                 "undefined-variable",
                 f"template uses {name!r}, which is defined nowhere (not a parameter, var, "
-                f"published name or task){did_you_mean(name, defined)}",
+                f"published name or task){rep.suggest(name, defined)}",
                 scalar,
             )
         for namespace, attr in sorted(refs):
@@ -162,6 +162,6 @@ def check_templates(
                 rep.warning(
                     "undefined-variable",
                     f"template uses {namespace}.{attr}, but there is no {namespace[:-1]} "
-                    f"{attr!r}{did_you_mean(attr, members)}",
+                    f"{attr!r}{rep.suggest(attr, members)}",
                     scalar,
                 )
