@@ -68,6 +68,11 @@ WORKFLOW_CASES: list[tuple[str, Severity, str | bytes]] = [
     ("retry-delay", E, HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      delay: -1  #!\n"),
     ("retry-backoff", E, HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      backoff: random  #!\n"),
     ("retry-max-delay", E, HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      delay: 10\n      max_delay: 5  #!\n"),
+    (
+        "retry-on-error",
+        E,
+        HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      on_error: [x]  #!\n",
+    ),
     ("batch-size", E, HEAD + "  - name: a\n    action: core.echo\n    with_items: [1]\n    batch_size: 0  #!\n"),
     ("concurrency", E, HEAD + "  - name: a\n    action: core.echo\n    with_items: [1]\n    concurrency: 101  #!\n"),
     ("join-invalid", E, HEAD + "  - name: a\n    action: core.echo\n    join: some  #!\n"),
