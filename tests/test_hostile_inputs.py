@@ -65,6 +65,8 @@ CASES: dict[str, bytes] = {
     "nested-block-seqs": b"- " * 5_000 + b"x\n",
     "unclosed-nesting": b"version: '1.0'\ntasks: " + b"[" * 50_000,
     "nul-bytes": HEAD + b"    input: {x: 'a\x00b'}\n",
+    "nul-escape-for-jsonb": HEAD + b'    input: {x: "a\\0b"}\n',
+    "nul-escape-in-key": HEAD + b'    input: {"k\\0": 1}\n',
     "utf16-with-bom": codecs.BOM_UTF16_LE + "version: '1.0'\ntasks: []\n".encode("utf-16-le"),
     "latin1": b"version: '1.0'\ndescription: 'd\xe9ploiement'\ntasks: []\n",
     "truncated-utf8": HEAD + b"    input: {x: 'caf\xc3'}",

@@ -252,3 +252,13 @@ def test_version_must_be_a_string_or_number(value: str) -> None:
     )
     assert [(d.code, d.line) for d in result.diagnostics] == [("wrong-type", 1)]
     assert result.version is None and not result.ok
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\ud800"])
+def test_api_rejects_strings_jsonb_cannot_store(bad: str) -> None:
+    data = {"version": "1", "tasks": [{"name": "a", "action": "core.echo", "input": {"x": bad}}]}
+    result = validate_definition(
+        data, pack_ref="demo", ref="demo.x", display_path="api", catalog=CATALOG
+    )
+    assert [d.code for d in result.diagnostics] == ["invalid-data"]
+    assert "$.tasks[0].input.x" in result.diagnostics[0].message

@@ -32,6 +32,8 @@ _ALLOWED_TAGS = {
     "!",
     *(_T + t for t in ("str", "int", "float", "bool", "null", "seq", "map")),
 }
+# PostgreSQL jsonb cannot store U+0000, and UTF-8 cannot encode lone surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -136,6 +138,15 @@ def _scalar(event: Any, path: str) -> YScalar:
         raise _Abort(
             YamlProblem(
                 "yaml-tag", f"tag {tag!r} is not allowed (safe YAML only): remove it", line, col
+            )
+        )
+    if _UNSTORABLE.search(text):
+        raise _Abort(
+            YamlProblem(
+                "yaml-value",
+                "string holds a NUL (\\0) or a lone surrogate, which cannot be stored: remove it",
+                line,
+                col,
             )
         )
     if tag == "!":
@@ -415,6 +426,8 @@ def from_plain(data: object, path: str = "$", depth: int = 0) -> YNode:
         for k, v in data.items():
             if not isinstance(k, str):
                 raise ValueError(f"{path}: object keys must be strings")
+            if _UNSTORABLE.search(k):
+                raise ValueError(f"{path}: key holds a NUL or a lone surrogate")
             key = YScalar(0, 0, path, value=k, text=k)
             node.items[k] = (key, from_plain(v, child_path(path, k), depth + 1))
         return node
@@ -422,6 +435,8 @@ def from_plain(data: object, path: str = "$", depth: int = 0) -> YNode:
         seq = YSeq(0, 0, path)
         seq.items = [from_plain(v, child_path(path, i), depth + 1) for i, v in enumerate(data)]
         return seq
+    if isinstance(data, str) and _UNSTORABLE.search(data):
+        raise ValueError(f"{path}: string holds a NUL or a lone surrogate")
     if data is None or isinstance(data, str | bool | int):
         return YScalar(0, 0, path, value=data, text="" if data is None else str(data))
     if isinstance(data, float) and math.isfinite(data):
