@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 MAX_DEPTH = 100
-MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 64 characters of text
-TEXT_UNIT = 64
+MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 16 characters of text
+TEXT_UNIT = 16
 
 _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _RESOLVER: Any = yaml.resolver.Resolver()
