@@ -189,14 +189,13 @@ def key_text(node: YScalar) -> str:
 
 
 class _Frame:
-    __slots__ = ("anchor", "done", "key", "merges", "node", "pairs")
+    __slots__ = ("anchor", "key", "node", "pairs")
 
     def __init__(self, node: YNode, anchor: str | None) -> None:
         self.node = node
         self.anchor = anchor
         self.key: YScalar | None = None
         self.pairs: list[tuple[YScalar, YNode]] = []
-        self.merges: list[YNode] = []
 
 
 class _Builder:
