@@ -165,6 +165,7 @@ def test_hostile_workflow(name: str) -> None:
     assert elapsed < TIME_LIMIT_S, f"{name}: {elapsed:.1f}s"
     assert peak < MEMORY_LIMIT, f"{name}: {peak / 2**20:.0f} MiB"
     assert result is not None and not result.ok
+    assert len(diags) <= 201
 
 
 @pytest.mark.parametrize(

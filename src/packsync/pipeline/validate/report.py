@@ -103,6 +103,14 @@ class Reporter:
             )
         )
 
+    def error_at(self, code: str, message: str, line: int, column: int) -> None:
+        """An error at a raw position (YAML-level problems have no node)."""
+        if self.full:
+            self.dropped += 1
+            self.dropped_errors += 1
+            return
+        self.items.append(Diagnostic(self.file, line, column, code, Severity.ERROR, message))
+
     def error(self, code: str, message: str, node: YNode | None, path: str | None = None) -> None:
         self.add(Severity.ERROR, code, message, node, path)
 
