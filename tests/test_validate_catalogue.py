@@ -262,3 +262,10 @@ def test_api_rejects_strings_jsonb_cannot_store(bad: str) -> None:
     )
     assert [d.code for d in result.diagnostics] == ["invalid-data"]
     assert "$.tasks[0].input.x" in result.diagnostics[0].message
+
+
+def test_odd_parameter_names_only_warn() -> None:
+    text = "version: '1.0'\nparameters:\n  my-param: {type: string}  #!\ntasks:\n  - name: a\n    action: core.echo\n    input: {x: \"{{ parameters['my-param'] }}\"}\n"
+    result = parse_workflow(source(text), CATALOG)
+    assert [(d.code, d.severity, d.line) for d in result.diagnostics] == [("variable-name", W, 3)]
+    assert result.ok

@@ -89,9 +89,12 @@ def _check_items(info: TaskInfo, rep: Reporter) -> None:
 
 
 def check_variable_names(variables: list[tuple[str, YNode, str]], rep: Reporter) -> None:
+    """Vars and published names become template variables: they must be identifiers.
+    A parameter is still reachable as `parameters['odd-name']`, so it only warns."""
     for name, node, kind in variables:
         if not VARIABLE_NAME.match(name):
-            rep.error(
+            report = rep.warning if kind == "parameter" else rep.error
+            report(
                 "variable-name",
                 f"{kind} name {name!r} is not a valid identifier: use letters, digits and "
                 "'_' (not starting with a digit) so templates can use it",
