@@ -139,10 +139,12 @@ def normalise_workflow(root: YMap, rep: Reporter) -> Normalised:
     variables: list[tuple[str, YNode, str]] = []
     definition: dict[str, Any] = {}
     version = keys.get("version")
-    if isinstance(version, YScalar) and version.value is not None:
-        definition["version"] = (
-            version.text if not isinstance(version.value, str) else version.value
-        )
+    value = version.value if isinstance(version, YScalar) else None
+    if isinstance(version, YScalar) and isinstance(value, str | int | float):
+        if isinstance(value, str):
+            definition["version"] = value
+        elif not isinstance(value, bool):  # numbers keep their spelling: 1.10 → "1.10"
+            definition["version"] = version.text
     for simple in ("name", "label", "description", "ref", "tags", "enabled", "cancellation_policy"):
         if simple in keys:
             definition[simple] = to_plain(keys[simple])
