@@ -380,3 +380,24 @@ def test_legacy_and_modern_pairs(legacy: str, modern: str) -> None:
         return f"version: '1'\ntasks:\n  - name: a\n    action: core.echo\n    {transitions}\n  - {{name: b, action: core.echo}}\n  - {{name: c, action: core.echo}}\n"
 
     assert _definition(doc(legacy)) == _definition(doc(modern))
+
+
+def test_normalised_definition_revalidates_cleanly() -> None:
+    """The stored form is itself valid input (the REST API re-validates it on update)."""
+    from packsync.pipeline.model import HostCatalog, SourceFile, content_hash
+    from packsync.pipeline.parse import parse_workflow, validate_definition
+
+    text = (
+        b'version: "1.0"\ntasks:\n  a:\n    action: core.noop\n    on-success: b\n'
+        b"    on_failure: [c]\n  b:\n    action: core.noop\n    next:\n      - do: [c]\n"
+        b"  c:\n    action: core.noop\n"
+    )
+    source = SourceFile("demo", "workflows/x.yaml", "x.yaml", "workflow", text, content_hash(text))
+    catalog = HostCatalog({"core": {"core.noop"}})
+    parsed = parse_workflow(source, catalog)
+    assert parsed.ok and parsed.definition is not None
+    again = validate_definition(
+        parsed.definition, pack_ref="demo", ref="demo.x", display_path="x", catalog=catalog
+    )
+    assert [d.format() for d in again.diagnostics] == []
+    assert again.definition == parsed.definition

@@ -297,7 +297,11 @@ def build_next(info: TaskInfo, rep: Reporter) -> list[dict[str, Any]]:
     for item in explicit.items if isinstance(explicit, YSeq) else []:
         if isinstance(item, YMap):
             when = item.items.get("when")
-            cond = str(when[1].value) if when and isinstance(when[1], YScalar) else None
+            cond = (
+                str(when[1].value)
+                if when and isinstance(when[1], YScalar) and when[1].value is not None
+                else None
+            )
             out.append(_transition(item, cond, info, rep))
     for legacy, base in OUTCOMES.items():
         value = keys.get(legacy)

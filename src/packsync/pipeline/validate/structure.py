@@ -51,6 +51,11 @@ def string(n: YNode) -> str | None:
     return None if _is_str(n) else "a string"
 
 
+def string_or_null(n: YNode) -> str | None:
+    """`when: ~` is an unconditional transition (the normalised form stores it so)."""
+    return None if _is_str(n) or _v(n) is None else "a string"
+
+
 def boolean(n: YNode) -> str | None:
     return None if isinstance(n, YScalar) and isinstance(n.value, bool) else "true or false"
 
@@ -135,7 +140,7 @@ RETRY_KEYS: Mapping[str, Check] = {
     "on_error": string,
 }
 TRANSITION_KEYS: Mapping[str, Check] = {
-    "when": string,
+    "when": string_or_null,
     "publish": map_or_list,
     "do": str_or_list,
     CHART_META: anything,
