@@ -98,8 +98,10 @@ def _assert_located(diags: list[Any], file: str, api: bool = False) -> None:
 def _check_result(content: bytes) -> None:
     result = parse_workflow(_source(content), CATALOG)
     _assert_located(result.diagnostics, "packs/demo/workflows/fuzz.yaml")
-    if result.definition is not None:
-        json.dumps(result.definition, allow_nan=False)  # plain JSON, storable as jsonb
+    if result.definition is not None:  # plain JSON, storable as jsonb
+        text = json.dumps(result.definition, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")  # no lone surrogates
+        assert "\x00" not in text and "\\u0000" not in text
     assert result.ok == (
         result.definition is not None and not any(d.is_error for d in result.diagnostics)
     )

@@ -352,3 +352,52 @@ def test_action_meta_ref() -> None:
     assert (meta.ref, meta.file_path) == ("demo.restart", "actions/restart.yaml")
     meta, _ = parse_action_meta(source("ref: demo.other\n", "actions/x.yaml", FileKind.ACTION))
     assert meta is not None and meta.ref == "demo.other"
+
+
+# (legacy spelling, the modern spelling it must equal)
+PAIRS = [
+    (
+        "on_success: [{when: '{{ x }}', do: b}]",
+        "next: [{when: '{{ succeeded() and (x) }}', do: [b]}]",
+    ),
+    ("on-failure: b", "next: [{when: '{{ failed() }}', do: [b]}]"),
+    ("on_complete: [b]", "next: [{when: '{{ completed() }}', do: b}]"),
+    ("on_timeout: b", "next: [{when: '{{ timed_out() }}', do: 'b'}]"),
+    ("on_success: [b, c]", "next: [{when: '{{ succeeded() }}', do: 'b, c'}]"),
+    ("on_success: b\n    on_failure: c", "on_failure: c\n    on_success: b"),
+    (
+        "decision: [{when: '{{ x }}', next: b}, {default: true, next: c}]",
+        "next: [{when: '{{ succeeded() and (x) }}', do: [b]}, {when: '{{ succeeded() and not ((x)) }}', do: [c]}]",
+    ),
+    ("publish: [{y: 1}]", "next: [{when: '{{ succeeded() }}', publish: {y: 1}}]"),
+    ("permission_set_ref: ops", "permission-set-refs: [ops]"),
+]
+
+
+@pytest.mark.parametrize(("legacy", "modern"), PAIRS)
+def test_legacy_and_modern_pairs(legacy: str, modern: str) -> None:
+    def doc(transitions: str) -> str:
+        return f"version: '1'\ntasks:\n  - name: a\n    action: core.echo\n    {transitions}\n  - {{name: b, action: core.echo}}\n  - {{name: c, action: core.echo}}\n"
+
+    assert _definition(doc(legacy)) == _definition(doc(modern))
+
+
+def test_normalised_definition_revalidates_cleanly() -> None:
+    """The stored form is itself valid input (the REST API re-validates it on update)."""
+    from packsync.pipeline.model import HostCatalog, SourceFile, content_hash
+    from packsync.pipeline.parse import parse_workflow, validate_definition
+
+    text = (
+        b'version: "1.0"\ntasks:\n  a:\n    action: core.noop\n    on-success: b\n'
+        b"    on_failure: [c]\n  b:\n    action: core.noop\n    next:\n      - do: [c]\n"
+        b"  c:\n    action: core.noop\n"
+    )
+    source = SourceFile("demo", "workflows/x.yaml", "x.yaml", "workflow", text, content_hash(text))
+    catalog = HostCatalog({"core": {"core.noop"}})
+    parsed = parse_workflow(source, catalog)
+    assert parsed.ok and parsed.definition is not None
+    again = validate_definition(
+        parsed.definition, pack_ref="demo", ref="demo.x", display_path="x", catalog=catalog
+    )
+    assert [d.format() for d in again.diagnostics] == []
+    assert again.definition == parsed.definition

@@ -68,6 +68,11 @@ WORKFLOW_CASES: list[tuple[str, Severity, str | bytes]] = [
     ("retry-delay", E, HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      delay: -1  #!\n"),
     ("retry-backoff", E, HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      backoff: random  #!\n"),
     ("retry-max-delay", E, HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      delay: 10\n      max_delay: 5  #!\n"),
+    (
+        "retry-on-error",
+        E,
+        HEAD + "  - name: a\n    action: core.echo\n    retry:\n      count: 1\n      on_error: [x]  #!\n",
+    ),
     ("batch-size", E, HEAD + "  - name: a\n    action: core.echo\n    with_items: [1]\n    batch_size: 0  #!\n"),
     ("concurrency", E, HEAD + "  - name: a\n    action: core.echo\n    with_items: [1]\n    concurrency: 101  #!\n"),
     ("join-invalid", E, HEAD + "  - name: a\n    action: core.echo\n    join: some  #!\n"),
@@ -199,3 +204,68 @@ def test_internal_error_is_a_diagnostic(monkeypatch: pytest.MonkeyPatch) -> None
     result = parse_workflow(source(HEAD + "  - name: a\n    action: core.echo\n"), CATALOG)
     assert [d.code for d in result.diagnostics] == ["internal-error"]
     assert not result.ok
+
+
+def test_namespace_attributes_are_checked() -> None:
+    text = "version: '1.0'\nparameters:\n  host: {type: string}\nvars:\n  count: 0\ntasks:\n  - name: a\n    action: core.echo\n    input:\n      x: '{{ parameters.hots }}'\n      y: \"{{ vars['count'] }} {{ parameters.host }}\"\n"
+    diags = parse_workflow(source(text), CATALOG).diagnostics
+    assert [(d.code, d.line) for d in diags] == [("undefined-variable", 10)]
+    assert "parameters.hots" in diags[0].message and "did you mean 'host'" in diags[0].message
+
+
+def test_templates_are_checked_under_nested_description_keys_but_not_chart_meta() -> None:
+    text = (
+        HEAD
+        + "  - name: a\n    action: core.echo\n    input:\n      description: '{{ oops( }}'\n    __chart_meta__: {note: '{{ also( }}'}\n"
+    )
+    diags = parse_workflow(source(text), CATALOG).diagnostics
+    assert [(d.code, d.line) for d in diags] == [("template-syntax", 6)]
+
+
+def test_a_missing_task_name_is_reported_once() -> None:
+    diags = parse_workflow(source(HEAD + "  - action: core.echo\n"), CATALOG).diagnostics
+    assert [d.code for d in diags] == ["required"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "version: '1.0'\ninput: [host]\ntasks:\n  - {name: a, action: core.echo}\n",
+            "under 'parameters'",
+        ),
+        (HEAD + "  - name: a\n    action: core.echo\n    with: {items: x}\n", "use 'with_items'"),
+        (HEAD + "  - name: a\n    action: core.echo\n    parameters: {x: 1}\n", "under 'input'"),
+    ],
+)
+def test_hints_for_neighbouring_formats(text: str, needle: str) -> None:
+    (diag,) = [
+        d for d in parse_workflow(source(text), CATALOG).diagnostics if d.code == "unknown-key"
+    ]
+    assert needle in diag.message
+
+
+@pytest.mark.parametrize("value", ["true", "null", "[1]", "{a: 1}"])
+def test_version_must_be_a_string_or_number(value: str) -> None:
+    result = parse_workflow(
+        source(f"version: {value}\ntasks:\n  - {{name: a, action: core.echo}}\n"), CATALOG
+    )
+    assert [(d.code, d.line) for d in result.diagnostics] == [("wrong-type", 1)]
+    assert result.version is None and not result.ok
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\ud800"])
+def test_api_rejects_strings_jsonb_cannot_store(bad: str) -> None:
+    data = {"version": "1", "tasks": [{"name": "a", "action": "core.echo", "input": {"x": bad}}]}
+    result = validate_definition(
+        data, pack_ref="demo", ref="demo.x", display_path="api", catalog=CATALOG
+    )
+    assert [d.code for d in result.diagnostics] == ["invalid-data"]
+    assert "$.tasks[0].input.x" in result.diagnostics[0].message
+
+
+def test_odd_parameter_names_only_warn() -> None:
+    text = "version: '1.0'\nparameters:\n  my-param: {type: string}  #!\ntasks:\n  - name: a\n    action: core.echo\n    input: {x: \"{{ parameters['my-param'] }}\"}\n"
+    result = parse_workflow(source(text), CATALOG)
+    assert [(d.code, d.severity, d.line) for d in result.diagnostics] == [("variable-name", W, 3)]
+    assert result.ok

@@ -3,9 +3,11 @@ action references planted in them are found on the right line."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
 from packsync.pipeline.parse import parse_action_meta, parse_pack_meta, parse_workflow
@@ -138,3 +140,40 @@ def test_planted_mistakes_are_found_on_their_line(file: str, old: str, new: str,
     if code != "undefined-variable":
         assert not result.ok
     assert "did you mean" in hits[0].message
+
+
+def test_cli_validates_the_example_packs_cleanly() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "packsync", "validate", "--format", "json", str(EXAMPLES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not [d for d in json.loads(proc.stdout) if d["severity"] == "error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "matches"),
+    [
+        ("packs/demo/pack.yaml", True),
+        ("packs/demo/workflows/deploy.yaml", True),
+        ("packs/demo/actions/workflows/deploy.workflow.yml", True),
+        ("packs/demo/actions/restart.yaml", True),
+        ("packs/demo/README.md", False),
+        ("packs/demo/workflows/notes/x.txt", False),
+        (".github/workflows/ci.yaml", False),
+        ("packs/.git/workflows/x.yaml", False),
+    ],
+)
+def test_pre_commit_hook_file_pattern(path: str, matches: bool) -> None:
+    import re
+
+    hooks = yaml.safe_load((EXAMPLES.parents[2] / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = hooks
+    assert hook["entry"] == "packsync validate"
+    selected = bool(re.search(hook["files"], path)) and not re.search(hook["exclude"], path)
+    assert selected is matches

@@ -148,7 +148,11 @@ class SyncService:
                 "deletion guard refused to remove packs",
                 reason=report.refused_reason or BASE_MISSING,
                 packs=len(report.refused_deletes),
-                hint="confirm with `packsync sync --allow-mass-delete`",
+                hint=(
+                    "confirm with `packsync sync --allow-mass-delete`"
+                    if report.base_ok
+                    else "mount or restore the packs base directory"
+                ),
             )
         message = report.refused_reason or (None if report.base_ok else BASE_MISSING)
         await self._record_run(None, trigger, started, report.outcome, message, report.totals)

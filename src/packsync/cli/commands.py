@@ -18,15 +18,12 @@ from typing import Any
 from packsync.cli import exitcodes
 from packsync.cli.output import Progress, join_tags, print_json, table, to_jsonable
 from packsync.config import Settings
-from packsync.diagnostics import Diagnostic, has_errors
+from packsync.diagnostics import Diagnostic
 from packsync.pipeline.check import check_targets
 
 
 class UsageError(Exception):
     """Bad arguments the parser could not catch: exit code 2."""
-
-
-_FAILED_OUTCOMES = {"errors", "pack-error", "conflict", "refused"}
 
 
 def _with_service(
@@ -64,7 +61,7 @@ def _with_service(
 def _render(diagnostics: list[Diagnostic], fmt: str, *, color: bool = False) -> str:
     from packsync.formats import render
 
-    return render(diagnostics, fmt, color=color)  # type: ignore[arg-type]
+    return render(diagnostics, fmt, color=color).rstrip("\n")  # type: ignore[arg-type]
 
 
 # --- commands -------------------------------------------------------------
@@ -127,18 +124,30 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
             progress=on_pack,
         )
         progress.close()
-        results = list(report.packs)
-        diagnostics = [d for r in results for d in r.diagnostics]
+        # A missing base dir is reported by the sweep and by every pack it kept: once is enough.
+        diagnostics = list(
+            dict.fromkeys([*report.diagnostics, *(d for r in report.packs for d in r.diagnostics)])
+        )
         if args.format == "json":
-            print_json(report)
+            print_json(
+                {
+                    "outcome": report.outcome,
+                    "totals": report.totals,
+                    "packs": report.packs,
+                    "diagnostics": diagnostics,
+                    "refused_deletes": report.refused_deletes,
+                    "refused_reason": report.refused_reason,
+                }
+            )
         else:
-            for result in results:
+            for result in report.packs:
                 print(_pack_line(result))
             if diagnostics:
                 print(_render(diagnostics, "text"), file=sys.stderr)
-            for message in getattr(report, "messages", []) or []:
-                print(f"packsync: {message}", file=sys.stderr)
-        failed = has_errors(diagnostics) or any(r.outcome in _FAILED_OUTCOMES for r in results)
+            if report.refused_reason:
+                hint = " (confirm with --allow-mass-delete)" if report.base_ok else ""
+                print(f"packsync: deletion refused: {report.refused_reason}{hint}", file=sys.stderr)
+        failed = report.has_errors or report.outcome != "ok"
         return exitcodes.VALIDATION_ERRORS if failed else exitcodes.OK
 
     return _with_service(args, settings, work)

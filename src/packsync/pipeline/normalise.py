@@ -139,10 +139,12 @@ def normalise_workflow(root: YMap, rep: Reporter) -> Normalised:
     variables: list[tuple[str, YNode, str]] = []
     definition: dict[str, Any] = {}
     version = keys.get("version")
-    if isinstance(version, YScalar) and version.value is not None:
-        definition["version"] = (
-            version.text if not isinstance(version.value, str) else version.value
-        )
+    value = version.value if isinstance(version, YScalar) else None
+    if isinstance(version, YScalar) and isinstance(value, str | int | float):
+        if isinstance(value, str):
+            definition["version"] = value
+        elif not isinstance(value, bool):  # numbers keep their spelling: 1.10 → "1.10"
+            definition["version"] = version.text
     for simple in ("name", "label", "description", "ref", "tags", "enabled", "cancellation_policy"):
         if simple in keys:
             definition[simple] = to_plain(keys[simple])
@@ -295,7 +297,11 @@ def build_next(info: TaskInfo, rep: Reporter) -> list[dict[str, Any]]:
     for item in explicit.items if isinstance(explicit, YSeq) else []:
         if isinstance(item, YMap):
             when = item.items.get("when")
-            cond = str(when[1].value) if when and isinstance(when[1], YScalar) else None
+            cond = (
+                str(when[1].value)
+                if when and isinstance(when[1], YScalar) and when[1].value is not None
+                else None
+            )
             out.append(_transition(item, cond, info, rep))
     for legacy, base in OUTCOMES.items():
         value = keys.get(legacy)

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from packsync.diagnostics import Diagnostic, error, has_errors
+from packsync.diagnostics import Diagnostic, has_errors
 from packsync.pipeline.model import (
     ActionMeta,
     HostCatalog,
@@ -44,7 +44,7 @@ def load_mapping(content: bytes, rep: Reporter, what: str) -> YMap | None:
     if text is not None:
         root, problems = compose(text)
     for p in problems:
-        rep.items.append(_problem(rep.file, p.code, p.message, p.line, p.column))
+        rep.error_at(p.code, p.message, p.line, p.column)
     if root is None:
         return None
     if not isinstance(root, YMap):
@@ -55,10 +55,6 @@ def load_mapping(content: bytes, rep: Reporter, what: str) -> YMap | None:
         )
         return None
     return root
-
-
-def _problem(file: str, code: str, message: str, line: int, column: int) -> Diagnostic:
-    return error(file, code, message, line, column)
 
 
 def _internal(rep: Reporter, exc: BaseException) -> None:
@@ -240,7 +236,11 @@ def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCa
             check_schema(key, source, definition[key], rep)
     defined = {name for name, _, _ in norm.variables}
     defined |= {t["name"] for t in _all_tasks(definition["tasks"])}
-    check_templates(root, defined, rep)
+    namespaces = {
+        "parameters": {name for name, _, kind in norm.variables if kind == "parameter"},
+        "vars": {name for name, _, kind in norm.variables if kind in ("var", "publish")},
+    }
+    check_templates(root, defined, namespaces, rep)
     result.definition = definition
     result.label = definition.get("label") if isinstance(definition.get("label"), str) else None
     result.description = (

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 MAX_DEPTH = 100
-MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 64 characters of text
-TEXT_UNIT = 64
+MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 16 characters of text
+TEXT_UNIT = 16
 
 _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _RESOLVER: Any = yaml.resolver.Resolver()
@@ -32,6 +32,8 @@ _ALLOWED_TAGS = {
     "!",
     *(_T + t for t in ("str", "int", "float", "bool", "null", "seq", "map")),
 }
+# PostgreSQL jsonb cannot store U+0000, and UTF-8 cannot encode lone surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -138,6 +140,15 @@ def _scalar(event: Any, path: str) -> YScalar:
                 "yaml-tag", f"tag {tag!r} is not allowed (safe YAML only): remove it", line, col
             )
         )
+    if _UNSTORABLE.search(text):
+        raise _Abort(
+            YamlProblem(
+                "yaml-value",
+                "string holds a NUL (\\0) or a lone surrogate, which cannot be stored: remove it",
+                line,
+                col,
+            )
+        )
     if tag == "!":
         tag = _T + "str"
     if tag is None:
@@ -178,14 +189,13 @@ def key_text(node: YScalar) -> str:
 
 
 class _Frame:
-    __slots__ = ("anchor", "done", "key", "merges", "node", "pairs")
+    __slots__ = ("anchor", "key", "node", "pairs")
 
     def __init__(self, node: YNode, anchor: str | None) -> None:
         self.node = node
         self.anchor = anchor
         self.key: YScalar | None = None
         self.pairs: list[tuple[YScalar, YNode]] = []
-        self.merges: list[YNode] = []
 
 
 class _Builder:
@@ -354,7 +364,8 @@ def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
         return None, [*builder.problems, abort.problem]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        if exc.context_mark is not None and "end of stream" in (exc.problem or ""):
+        at_end = exc.problem_mark is not None and exc.problem_mark.index >= len(text.rstrip())
+        if exc.context_mark is not None and (at_end or "end of stream" in (exc.problem or "")):
             mark = exc.context_mark  # "unexpected end": point at what was left open
         line, col = _pos(mark)
         what = " ".join(p for p in (exc.context, exc.problem) if p)
@@ -414,6 +425,8 @@ def from_plain(data: object, path: str = "$", depth: int = 0) -> YNode:
         for k, v in data.items():
             if not isinstance(k, str):
                 raise ValueError(f"{path}: object keys must be strings")
+            if _UNSTORABLE.search(k):
+                raise ValueError(f"{path}: key holds a NUL or a lone surrogate")
             key = YScalar(0, 0, path, value=k, text=k)
             node.items[k] = (key, from_plain(v, child_path(path, k), depth + 1))
         return node
@@ -421,6 +434,8 @@ def from_plain(data: object, path: str = "$", depth: int = 0) -> YNode:
         seq = YSeq(0, 0, path)
         seq.items = [from_plain(v, child_path(path, i), depth + 1) for i, v in enumerate(data)]
         return seq
+    if isinstance(data, str) and _UNSTORABLE.search(data):
+        raise ValueError(f"{path}: string holds a NUL or a lone surrogate")
     if data is None or isinstance(data, str | bool | int):
         return YScalar(0, 0, path, value=data, text="" if data is None else str(data))
     if isinstance(data, float) and math.isfinite(data):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from packsync.pipeline.normalise import TaskInfo
-from packsync.pipeline.validate.report import Reporter, did_you_mean
+from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.structure import RESERVED_TASK_NAMES
 from packsync.pipeline.yamlsafe import YScalar
 
@@ -22,7 +22,8 @@ ENGINE_COMMANDS = frozenset({"noop", "fail", "continue", "retry"})
 def check_names(infos: list[TaskInfo], rep: Reporter, seen: dict[str, TaskInfo]) -> None:
     for info in infos:
         if not info.name:
-            rep.error("required", "a task needs a non-empty name", info.name_node)
+            if "name" in info.keys:  # a missing name was reported with the task's keys
+                rep.error("required", "a task needs a non-empty name", info.name_node)
         elif info.name in seen:
             first = seen[info.name].name_node
             rep.error(
@@ -49,7 +50,7 @@ def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) ->
             if target in names:
                 inbound[target].add(info.name)
             elif target not in ENGINE_COMMANDS:
-                hint = "" if rep.full else did_you_mean(target, names)
+                hint = rep.suggest(target, names)
                 rep.error(
                     "unknown-task",
                     f"task {info.name!r} transitions to undefined task {target!r}{hint}",
@@ -60,7 +61,7 @@ def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) ->
         _check_parallel(info, rep)
         if info.subtasks:
             check_graph(info.subtasks, rep, top_level=False)
-    if not top_level or not infos:
+    if not top_level or not names:
         return
     entries = [i.name for i in infos if i.name and not inbound.get(i.name)]
     if not entries:

@@ -7,19 +7,26 @@ from the REST API) and its JSON path, so file and API validation share code.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 from packsync.diagnostics import Diagnostic, Severity, sort_key
 from packsync.pipeline.yamlsafe import YNode
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The nearest candidate (difflib ratio >= 0.6), if any."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a near name exists, else ``."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(name, candidates)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 MAX_DIAGNOSTICS = 200  # per file: a hostile file must not produce a flood
+SUGGESTION_BUDGET = 20_000  # name comparisons per file for "did you mean"
 
 
 class Reporter:
@@ -29,6 +36,21 @@ class Reporter:
         self.items: list[Diagnostic] = []
         self.dropped = 0
         self.dropped_errors = 0
+        self.budget = SUGGESTION_BUDGET
+
+    def suggest(self, name: str, candidates: Iterable[str]) -> str:
+        """`did_you_mean` within a per-file budget (huge workflows with many typos)."""
+        return did_you_mean(name, candidates) if self._spend(candidates) else ""
+
+    def nearest(self, name: str, candidates: Iterable[str]) -> str | None:
+        return closest(name, candidates) if self._spend(candidates) else None
+
+    def _spend(self, candidates: Iterable[str]) -> bool:
+        size = len(candidates) if isinstance(candidates, Sized) else 100
+        if self.full or size > self.budget:
+            return False
+        self.budget -= size
+        return True
 
     @property
     def full(self) -> bool:
@@ -80,6 +102,14 @@ class Reporter:
                 end_column=node.end_column if node else None,
             )
         )
+
+    def error_at(self, code: str, message: str, line: int, column: int) -> None:
+        """An error at a raw position (YAML-level problems have no node)."""
+        if self.full:
+            self.dropped += 1
+            self.dropped_errors += 1
+            return
+        self.items.append(Diagnostic(self.file, line, column, code, Severity.ERROR, message))
 
     def error(self, code: str, message: str, node: YNode | None, path: str | None = None) -> None:
         self.add(Severity.ERROR, code, message, node, path)

@@ -8,7 +8,7 @@ import re
 
 from packsync.pipeline.model import HostCatalog
 from packsync.pipeline.normalise import TaskInfo
-from packsync.pipeline.validate.report import Reporter, did_you_mean
+from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.yamlsafe import YNode, YScalar, YSeq
 
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -57,12 +57,13 @@ def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
             action,
         )
     elif not catalog.has_action(ref):
-        known = catalog.actions_by_pack.get(pack, set())
-        rep.error(
-            "unknown-action",
-            f"pack {pack!r} defines no action {ref!r}{did_you_mean(ref, known)}",
-            action,
-        )
+        # compare the action names only: the shared pack prefix would make every ref "close"
+        names = {
+            r.split(".", 1)[1]: r for r in catalog.actions_by_pack.get(pack, set()) if "." in r
+        }
+        close = rep.nearest(ref.split(".", 1)[1], names)
+        hint = f" (did you mean {names[close]!r}?)" if close else ""
+        rep.error("unknown-action", f"pack {pack!r} defines no action {ref!r}{hint}", action)
 
 
 def _check_items(info: TaskInfo, rep: Reporter) -> None:
@@ -88,9 +89,12 @@ def _check_items(info: TaskInfo, rep: Reporter) -> None:
 
 
 def check_variable_names(variables: list[tuple[str, YNode, str]], rep: Reporter) -> None:
+    """Vars and published names become template variables: they must be identifiers.
+    A parameter is still reachable as `parameters['odd-name']`, so it only warns."""
     for name, node, kind in variables:
         if not VARIABLE_NAME.match(name):
-            rep.error(
+            report = rep.warning if kind == "parameter" else rep.error
+            report(
                 "variable-name",
                 f"{kind} name {name!r} is not a valid identifier: use letters, digits and "
                 "'_' (not starting with a digit) so templates can use it",

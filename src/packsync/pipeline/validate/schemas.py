@@ -31,7 +31,78 @@ def locate(node: YNode, path: Iterable[Any]) -> YNode:
     return node
 
 
+_TYPES = frozenset({"string", "integer", "number", "boolean", "object", "array", "null"})
+_ANY = frozenset({"default", "const", "secret", "immutable", "position"})
+_STRINGS = frozenset({"title", "description", "$comment", "pattern", "format"})
+_NUMBERS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+_COUNTS = frozenset(
+    {"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"}
+)
+_BOOLS = frozenset({"uniqueItems", "deprecated", "readOnly", "writeOnly"})
+# Every keyword the draft 2020-12 meta-schema constrains; others are free-form.
+_VOCABULARY = frozenset(
+    {
+        "$schema", "$id", "$ref", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary",
+        "$comment", "$defs", "definitions", "dependencies", "allOf", "anyOf", "oneOf", "not",
+        "if", "then", "else", "dependentSchemas", "prefixItems", "items", "contains",
+        "properties", "patternProperties", "additionalProperties", "propertyNames",
+        "unevaluatedItems", "unevaluatedProperties", "type", "const", "enum", "multipleOf",
+        "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength",
+        "pattern", "maxItems", "minItems", "uniqueItems", "maxContains", "minContains",
+        "maxProperties", "minProperties", "required", "dependentRequired", "title",
+        "description", "default", "deprecated", "readOnly", "writeOnly", "examples", "format",
+        "contentEncoding", "contentMediaType", "contentSchema",
+    }
+)  # fmt: skip
+
+
+def _plainly_valid(schema: Any, depth: int = 0) -> bool:
+    """True when `schema` only uses simple keywords with well-typed values.
+
+    A fast path: the meta-schema check costs milliseconds per schema, and
+    almost every workflow uses this subset. False means "not sure", never
+    "invalid": the full meta-schema check then decides.
+    """
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict) or depth > 20:
+        return False
+    for key, value in schema.items():
+        if key in _ANY:
+            continue
+        if key in _STRINGS:
+            ok = isinstance(value, str)
+        elif key in _NUMBERS:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif key in _COUNTS:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        elif key in _BOOLS:
+            ok = isinstance(value, bool)
+        elif key == "type":
+            types = value if isinstance(value, list) else [value]
+            ok = bool(types) and all(isinstance(t, str) and t in _TYPES for t in types)
+            ok = ok and len(set(types)) == len(types)
+        elif key in ("enum", "examples"):
+            ok = isinstance(value, list)
+        elif key == "required":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ok = ok and len(set(value)) == len(value)
+        elif key == "properties":
+            ok = isinstance(value, dict) and all(
+                _plainly_valid(v, depth + 1) for v in value.values()
+            )
+        elif key in ("items", "additionalProperties"):
+            ok = _plainly_valid(value, depth + 1)
+        else:
+            ok = key not in _VOCABULARY
+        if not ok:
+            return False
+    return True
+
+
 def check_schema(key: str, source: YNode, schema: dict[str, Any], rep: Reporter) -> None:
+    if _plainly_valid(schema):
+        return
     flat = isinstance(source, YMap) and not is_json_schema(to_plain(source))
     errors = sorted(_META.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))
     for err in errors[:MAX_ERRORS]:

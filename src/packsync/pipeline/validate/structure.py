@@ -51,6 +51,11 @@ def string(n: YNode) -> str | None:
     return None if _is_str(n) else "a string"
 
 
+def string_or_null(n: YNode) -> str | None:
+    """`when: ~` is an unconditional transition (the normalised form stores it so)."""
+    return None if _is_str(n) or _v(n) is None else "a string"
+
+
 def boolean(n: YNode) -> str | None:
     return None if isinstance(n, YScalar) and isinstance(n.value, bool) else "true or false"
 
@@ -135,7 +140,7 @@ RETRY_KEYS: Mapping[str, Check] = {
     "on_error": string,
 }
 TRANSITION_KEYS: Mapping[str, Check] = {
-    "when": string,
+    "when": string_or_null,
     "publish": map_or_list,
     "do": str_or_list,
     CHART_META: anything,
@@ -190,6 +195,17 @@ def canonical(key: str) -> str:
     return key if key == CHART_META else key.replace("-", "_")
 
 
+# Spellings from neighbouring formats (Orquesta, Mistral, ActionChain) with no close match.
+HINTS = {
+    ("the workflow", "input"): " (workflow inputs go under 'parameters')",
+    ("a task", "with"): " (use 'with_items', plus 'concurrency' / 'batch_size')",
+    ("a task", "items"): " (use 'with_items')",
+    ("a task", "on_error"): " (use 'on_failure' or 'next' with '{{ failed() }}')",
+    ("a task", "ref"): " (the action goes under 'action: <pack>.<action>')",
+    ("a task", "parameters"): " (action parameters go under 'input')",
+    ("a task", "params"): " (action parameters go under 'input')",
+    ("a task", "delay"): " (use 'retry: {delay: ...}')",
+}
 SPECIAL_CODES = {"batch_size": "batch-size", "concurrency": "concurrency", "join": "join-invalid"}
 
 
@@ -206,12 +222,8 @@ def check_keys(
             if rep.full:
                 rep.error("unknown-key", "", key_node)
                 continue
-            rep.error(
-                "unknown-key",
-                f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}",
-                key_node,
-                path,
-            )
+            hint = did_you_mean(key, allowed) or HINTS.get((where, canon), "")
+            rep.error("unknown-key", f"unknown key {key!r} in {where}{hint}", key_node, path)
             continue
         if canon in seen:
             first = seen[canon]
@@ -248,13 +260,12 @@ def check_workflow(root: YMap, rep: Reporter) -> None:
     version = root.items.get("version")
     if version is None:
         rep.error("required", "the workflow needs a 'version' (e.g. version: '1.0')", root)
-    elif isinstance(version[1], YScalar) and isinstance(version[1].value, int | float):
-        if not isinstance(version[1].value, bool):
-            rep.warning(
-                "version-type",
-                f"version {version[1].text} is a number: quote it (version: '{version[1].text}')",
-                version[1],
-            )
+    elif _is_num(version[1]) and isinstance(version[1], YScalar):
+        rep.warning(
+            "version-type",
+            f"version {version[1].text} is a number: quote it (version: '{version[1].text}')",
+            version[1],
+        )
     elif not _is_str(version[1]):
         rep.error("wrong-type", "'version' must be a string such as '1.0'", version[1])
     tasks = top.get("tasks")
