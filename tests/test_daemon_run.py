@@ -3,6 +3,7 @@ change on disk reaches the database, storms sync each pack about once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 
@@ -199,3 +200,15 @@ async def test_switches_to_polling_when_new_folders_exceed_the_watch_budget(
             return rows.get("alpha.one") == "Polled" and rows.get("n29.w") == "N29"
 
         await until(done, what="synced while polling")
+
+
+async def test_watcher_inotify_refuses_to_start_instead_of_polling(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from packsync.daemon.runner import Daemon
+
+    make_pack(settings.packs_base_dir, "alpha", {"one.yaml": workflow_yaml("One")})
+    monkeypatch.setenv(WATCH_LIMIT_ENV, "1")
+    daemon = Daemon(fast_settings(settings, watcher="inotify"))
+    assert await asyncio.wait_for(daemon.run(), 30) == 1
+    assert daemon.state.stopping
