@@ -1,0 +1,1 @@
+"""The PostgreSQL layer: connections (asyncpg, embedded pgserver), migrations, queries."""

@@ -1,0 +1,146 @@
+"""asyncpg connections: one pool for the pipeline and the API, plus dedicated
+connections (leader election holds a session advisory lock, which a pool would
+silently drop: asyncpg resets sessions with `pg_advisory_unlock_all()` on release).
+
+Every session gets `search_path` = the configured schema as a *startup*
+parameter, so the pool's `RESET ALL` on release returns to it (a plain `SET` in
+`init` would be undone). Queries are therefore written unqualified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from packsync.config import Settings, mask_url
+from packsync.db.embedded import EmbeddedUnavailable, embedded_url
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+# Non-libpq option accepted in the URL for PgBouncer in transaction mode:
+# postgresql://...?statement_cache_size=0
+_OUR_PARAMS = ("statement_cache_size",)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached. `str()` is one line, password masked."""
+
+
+async def resolve_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded server's (started on demand)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    try:
+        return await asyncio.to_thread(embedded_url, settings.state_dir)
+    except EmbeddedUnavailable as exc:
+        raise DatabaseUnavailable(str(exc)) from None
+
+
+def _split_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Strip packsync's own query options from the URL (asyncpg would send them
+    to the server as settings)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options: dict[str, Any] = {}
+    kept = []
+    for key, value in query:
+        if key in _OUR_PARAMS:
+            try:
+                options[key] = int(value)
+            except ValueError:
+                raise DatabaseUnavailable(
+                    f"invalid {key}={value!r} in database URL {mask_url(url)}"
+                ) from None
+        else:
+            kept.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), options
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        reason = f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+    secret = _password(url)
+    if secret:
+        reason = reason.replace(secret, "***")
+    return DatabaseUnavailable(f"cannot connect to PostgreSQL at {mask_url(url)}: {reason}")
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb/json in and out as Python objects."""
+    for typename in ("jsonb", "json"):
+        await conn.set_type_codec(
+            typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+def _connect_kwargs(settings: Settings, url: str) -> tuple[str, dict[str, Any]]:
+    dsn, options = _split_options(url)
+    kwargs: dict[str, Any] = {
+        "timeout": CONNECT_TIMEOUT_SECONDS,
+        "server_settings": {
+            "search_path": f'"{settings.db_schema}"',
+            "application_name": "packsync",
+        },
+        **options,
+    }
+    return dsn, kwargs
+
+
+# What a failed connect can raise: socket errors, timeouts, server refusals
+# (bad password, missing database), malformed URLs.
+_CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError)
+
+
+async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+    """A pool on the configured schema. Raises DatabaseUnavailable."""
+    url = await resolve_url(settings)
+    dsn, kwargs = _connect_kwargs(settings, url)
+    try:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=init_connection, **kwargs
+        )
+    except _CONNECT_ERRORS as exc:
+        raise _unavailable(url, exc) from None
+    assert pool is not None
+    return pool
+
+
+async def connect(settings: Settings) -> asyncpg.Connection:
+    """A dedicated (unpooled) connection, e.g. to hold the leader lock."""
+    url = await resolve_url(settings)
+    dsn, kwargs = _connect_kwargs(settings, url)
+    try:
+        conn = await asyncpg.connect(dsn, **kwargs)
+    except _CONNECT_ERRORS as exc:
+        raise _unavailable(url, exc) from None
+    await init_connection(conn)
+    return conn
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when `exc` means the database went away (retry later), not a bug or
+    a constraint violation."""
+    if isinstance(exc, DatabaseUnavailable | OSError | TimeoutError):
+        return True
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.InterfaceError,
+    ):
+        return True
+    # Class 57: operator intervention (admin shutdown, crash shutdown, ...).
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(("57P", "08"))

@@ -1,0 +1,348 @@
+"""The operations the CLI, the daemon and the REST API all call.
+
+One pack = one transaction holding `pg_advisory_xact_lock(schema, pack)`. The
+pack is read from disk *after* the lock is taken, so whichever process commits
+last wrote the newest disk state (a sweep that scanned early can never
+overwrite a newer watch-triggered sync). Deletes go through the guard of
+SPEC §6: none when the base directory is unusable, and a sweep-sized removal
+(more than `max_delete_fraction` of this group's packs gone) is refused until
+confirmed or until it has persisted for `mass_delete_grace_seconds`.
+
+History: `sync_pack` writes one `sync_run` row for its pack; `sync_all` writes
+one row for the whole sweep (pack_ref NULL) with the totals, so a reconcile
+every 5 minutes adds one row, not one per pack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from packsync.config import Settings
+from packsync.db import queries
+from packsync.diagnostics import error
+from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
+from packsync.pipeline.model import ScanResult
+from packsync.pipeline.plan import PlanOptions, RegisteredPack, plan_pack, plan_removed
+from packsync.pipeline.register import apply_plan, read_registered
+from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, list_pack_refs, scan_pack
+from packsync.results import (
+    TRIGGERS,
+    PackOwnedElsewhere,
+    PackResult,
+    SyncReport,
+    WorkflowDetail,
+    WorkflowSummary,
+)
+
+_log = structlog.get_logger()
+BASE_MISSING = "packs base directory is missing or unreadable: nothing is deleted"
+
+
+class SyncService:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        # Monotonic time the mass-delete condition was first seen (None: not present).
+        self._mass_delete_since: float | None = None
+
+    # ------------------------------------------------------------------ sync
+    async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
+        """Sync one pack (watch event, API call, CLI with one pack)."""
+        _check_trigger(trigger)
+        started = datetime.now(UTC)
+        result = await self._sync_one(ref, refusal=None, decided=False)
+        await self._record_run(
+            ref, trigger, started, result.outcome, result.message, _counts(result)
+        )
+        _log_result(result, trigger)
+        return result
+
+    async def sync_all(
+        self,
+        *,
+        trigger: str,
+        only: Collection[str] | None = None,
+        allow_mass_delete: bool = False,
+        progress: Callable[[PackResult], None] | None = None,
+    ) -> SyncReport:
+        """A full sweep: every pack folder, plus registered packs whose folder is gone."""
+        _check_trigger(trigger)
+        started = datetime.now(UTC)
+        base = self.settings.packs_base_dir
+        names = await asyncio.to_thread(list_pack_refs, base)
+        report = SyncReport(base_ok=names is not None)
+        on_disk: set[str] = set()
+        if names is None:
+            report.diagnostics.append(error(str(base), "base-dir-unavailable", BASE_MISSING))
+        else:
+            for name in names:
+                if PACK_REF.match(name):
+                    on_disk.add(name)
+                else:
+                    report.diagnostics.append(
+                        error(
+                            str(base / name),
+                            "pack-ref-format",
+                            f"pack folder name '{name}' is not a valid pack ref: use lower case "
+                            "letters, digits, '_' and '-', starting with a letter",
+                        )
+                    )
+        gone, refusal = await self._gone_packs(
+            on_disk if names is not None else None, allow_mass_delete
+        )
+        wanted = set(on_disk) | set(gone)
+        if only is not None:
+            wanted = (wanted & set(only)) | set(only)
+        if refusal is not None and gone:
+            report.refused_reason = refusal
+        for ref in sorted(wanted):
+            if not PACK_REF.match(ref):
+                continue
+            result = await self._sync_one(ref, refusal=refusal, decided=True)
+            report.packs.append(result)
+            if result.outcome == "refused":
+                report.refused_deletes.append(ref)
+            if progress is not None:
+                progress(result)
+        if report.refused_deletes:
+            _log.warning(
+                "deletion guard refused to remove packs",
+                reason=report.refused_reason or BASE_MISSING,
+                packs=len(report.refused_deletes),
+                hint="confirm with `packsync sync --allow-mass-delete`",
+            )
+        message = report.refused_reason or (None if report.base_ok else BASE_MISSING)
+        await self._record_run(None, trigger, started, report.outcome, message, report.totals)
+        _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
+        return report
+
+    async def _gone_packs(
+        self, on_disk: set[str] | None, allow_mass_delete: bool
+    ) -> tuple[list[str], str | None]:
+        """Registered packs of this group whose folder is gone, and the guard's
+        refusal reason (None: deleting them is allowed)."""
+        group = self.settings.sync_group
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(queries.GROUP_PACKS, group)
+            error_only = [r[0] for r in await conn.fetch(queries.GROUP_ERROR_ONLY_PACKS, group)]
+        if on_disk is None:
+            gone = [r["ref"] for r in rows] + error_only
+            return sorted(set(gone)), BASE_MISSING
+        # A pack kept alive only by api rows has nothing to delete: not counted.
+        deletable = [
+            r["ref"]
+            for r in rows
+            if r["ref"] not in on_disk and (r["file_rows"] or not r["api_rows"])
+        ]
+        gone = sorted(set(deletable) | {r for r in error_only if r not in on_disk})
+        return gone, self._mass_delete_guard(len(deletable), len(rows), allow_mass_delete)
+
+    def _mass_delete_guard(self, removing: int, registered: int, allowed: bool) -> str | None:
+        limit = self.settings.max_delete_fraction
+        if registered == 0 or removing / registered <= limit:
+            self._mass_delete_since = None
+            return None
+        if allowed:
+            return None
+        now = time.monotonic()
+        if self._mass_delete_since is None:
+            self._mass_delete_since = now
+        grace = self.settings.mass_delete_grace_seconds
+        if now - self._mass_delete_since >= grace:
+            return None
+        return (
+            f"{removing} of {registered} registered packs are gone from disk, over "
+            f"max_delete_fraction {limit:g}: refusing to delete them until confirmed "
+            f"(--allow-mass-delete) or the condition persists for {grace:g} s"
+        )
+
+    def _plan_options(self, ref: str) -> PlanOptions:
+        base = self.settings.packs_base_dir
+        return PlanOptions(
+            sync_group=self.settings.sync_group,
+            storage_path=str(base / ref),
+            pack_root=str(base / ref),
+            skip_validation_errors=self.settings.skip_validation_errors,
+            update_existing=self.settings.update_existing,
+        )
+
+    def _load(self, ref: str, known: dict[str, str]) -> LoadedPack | None:
+        """Scan + parse one pack (blocking: runs in a worker thread)."""
+        base = self.settings.packs_base_dir
+        scanned = scan_pack(base, ref, max_file_size=self.settings.max_file_size)
+        if scanned is None:
+            return None
+        catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
+        return load_pack(scanned, catalog, known=known)
+
+    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
+        """One pack, one transaction. `refusal`: the sweep's guard decision for a
+        removed pack (None: deleting is allowed); `decided` False: the guard is
+        evaluated here (sync_pack)."""
+        opts = self._plan_options(ref)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
+            registered = await read_registered(conn, ref)
+            try:
+                loaded = await asyncio.to_thread(self._load, ref, registered.known())
+            except BaseDirUnavailable as exc:
+                result = PackResult(pack_ref=ref, outcome="refused", message=str(exc))
+                result.diagnostics.append(
+                    error(str(self.settings.packs_base_dir), "base-dir-unavailable", BASE_MISSING)
+                )
+                return result
+            except Exception as exc:  # a parser bug must not stop the sweep
+                _log.exception("internal error while loading pack", pack=ref)
+                return _internal_error(ref, opts.pack_root, exc)
+            if loaded is None:
+                if not decided and _has_rows(registered):
+                    refusal = await self._single_removal_refusal(conn)
+                plan = plan_removed(registered, opts, refused=refusal)
+            else:
+                plan = plan_pack(registered, loaded, opts)
+            if not plan.writes_nothing:
+                await apply_plan(conn, plan, sync_group=self.settings.sync_group)
+        return plan.result
+
+    async def _single_removal_refusal(self, conn: asyncpg.Connection) -> str | None:
+        """A watch event for a vanished folder: apply the sweep's guard anyway,
+        so `rm -rf packs/*` seen pack by pack is still refused."""
+        names = await asyncio.to_thread(list_pack_refs, self.settings.packs_base_dir)
+        if names is None:
+            return BASE_MISSING
+        rows = await conn.fetch(queries.GROUP_PACKS, self.settings.sync_group)
+        on_disk = set(names)
+        removing = sum(
+            1 for r in rows if r["ref"] not in on_disk and (r["file_rows"] or not r["api_rows"])
+        )
+        return self._mass_delete_guard(removing, len(rows), False)
+
+    async def _record_run(
+        self,
+        pack_ref: str | None,
+        trigger: str,
+        started: datetime,
+        outcome: str,
+        message: str | None,
+        counts: dict[str, int],
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                queries.INSERT_SYNC_RUN,
+                pack_ref,
+                trigger,
+                started,
+                datetime.now(UTC),
+                counts["loaded"],
+                counts["created"],
+                counts["updated"],
+                counts["unchanged"],
+                counts["deleted"],
+                counts["failed"],
+                outcome,
+                self.settings.sync_group,
+                message,
+            )
+            await conn.execute(queries.PRUNE_SYNC_RUNS, self.settings.sync_run_history)
+
+    # ------------------------------------------------------------------ other writes
+    async def delete_pack(self, ref: str) -> int:
+        """Delete the pack's file-sourced workflows (and the pack row when no api
+        rows remain). A pack of another sync_group raises PackOwnedElsewhere.
+        The next sync re-creates it if its folder is still on disk."""
+        group = self.settings.sync_group
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
+            owner = await conn.fetchval(queries.PACK_OWNER, ref)
+            if owner is not None and owner != group:
+                raise PackOwnedElsewhere(ref, owner)
+            deleted = await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)
+            await conn.execute(queries.DELETE_PACK_IF_EMPTY, ref, group)
+            await conn.execute(queries.CLEAR_PACK_ERRORS, ref, group)
+        _log.info("pack deleted", pack=ref, workflows=len(deleted))
+        return len(deleted)
+
+    # ------------------------------------------------------------------ reads
+    async def count_workflows(self, ref: str) -> int:
+        async with self.pool.acquire() as conn:
+            return int(await conn.fetchval(queries.COUNT_PACK_WORKFLOWS, ref))
+
+    async def list_workflows(
+        self,
+        *,
+        pack: str | None = None,
+        tags: Sequence[str] = (),
+        enabled: bool | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[WorkflowSummary], int]:
+        """Matching rows (ordered by ref) and the total count without paging."""
+        rows_sql, count_sql, args, n_filters = queries.list_workflows(
+            pack=pack, tags=tags, enabled=enabled, search=search, limit=limit, offset=offset
+        )
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            rows = await conn.fetch(rows_sql, *args)
+            total = await conn.fetchval(count_sql, *args[:n_filters])
+        return [WorkflowSummary(**dict(r)) for r in rows], int(total)
+
+    async def get_workflow(self, ref: str) -> WorkflowDetail | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(queries.GET_WORKFLOW, ref)
+        if row is None:
+            return None
+        data = dict(row)
+        data["sync_errors"] = data["sync_errors"] or []
+        return WorkflowDetail(**data)
+
+    async def find_by_pack(self, ref: str) -> list[WorkflowSummary]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(queries.PACK_WORKFLOWS, ref)
+        return [WorkflowSummary(**dict(r)) for r in rows]
+
+
+def _check_trigger(trigger: str) -> None:
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+
+
+def _has_rows(registered: RegisteredPack) -> bool:
+    return registered.row is not None or bool(registered.file_rows())
+
+
+def _counts(result: PackResult) -> dict[str, int]:
+    return {
+        name: int(getattr(result, name))
+        for name in ("loaded", "created", "updated", "unchanged", "deleted", "failed")
+    }
+
+
+def _internal_error(ref: str, pack_root: str, exc: Exception) -> PackResult:
+    result = PackResult(pack_ref=ref, outcome="pack-error")
+    result.diagnostics.append(
+        error(
+            pack_root,
+            "internal-error",
+            f"packsync failed to load this pack ({type(exc).__name__}: {exc}); "
+            "registered rows are kept — please report this",
+        )
+    )
+    return result
+
+
+def _log_result(result: PackResult, trigger: str) -> None:
+    level = "info" if result.outcome in ("ok", "removed") else "warning"
+    getattr(_log, level)(
+        "pack synced",
+        pack=result.pack_ref,
+        trigger=trigger,
+        outcome=result.outcome,
+        **_counts(result),
+        **({"message": result.message} if result.message else {}),
+    )

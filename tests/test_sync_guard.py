@@ -1,0 +1,144 @@
+"""The deletion guard: a missing base deletes nothing; an emptied base (the
+Grafana trap) is a mass delete, refused until confirmed or persistent."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from packsync.config import Settings
+from packsync.service import SyncService
+from tests.packfactory import make_pack, workflow_yaml
+
+
+async def pack_refs(pool: asyncpg.Pool) -> set[str]:
+    async with pool.acquire() as conn:
+        return {r[0] for r in await conn.fetch("SELECT ref FROM pack")}
+
+
+async def workflow_count(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM workflow_definition"))
+
+
+@pytest.fixture
+async def four_packs(service: SyncService, packs: Path) -> list[str]:
+    refs = ["alpha", "beta", "gamma", "delta"]
+    for ref in refs:
+        make_pack(packs, ref, {"a.yaml": workflow_yaml(), "b.yaml": workflow_yaml()})
+    report = await service.sync_all(trigger="startup")
+    assert report.totals["created"] == 8
+    return refs
+
+
+async def test_one_removed_pack_is_deleted(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    shutil.rmtree(packs / "beta")
+    report = await service.sync_all(trigger="reconcile")
+    beta = next(p for p in report.packs if p.pack_ref == "beta")
+    assert beta.outcome == "removed" and beta.deleted == 2
+    assert await pack_refs(pool) == {"alpha", "gamma", "delta"}
+    assert await workflow_count(pool) == 6
+
+
+async def test_removed_pack_via_single_sync(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    shutil.rmtree(packs / "gamma")
+    result = await service.sync_pack("gamma", trigger="watch")
+    assert result.outcome == "removed" and result.deleted == 2
+    assert "gamma" not in await pack_refs(pool)
+
+
+async def test_missing_base_dir_deletes_nothing(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    shutil.rmtree(packs)
+    report = await service.sync_all(trigger="reconcile", allow_mass_delete=True)
+    assert not report.base_ok
+    assert any(d.code == "base-dir-unavailable" for d in report.diagnostics)
+    assert sorted(report.refused_deletes) == sorted(four_packs)
+    assert await pack_refs(pool) == set(four_packs) and await workflow_count(pool) == 8
+    single = await service.sync_pack("alpha", trigger="watch")
+    assert single.outcome == "refused"
+    assert await workflow_count(pool) == 8
+
+
+async def test_unreadable_base_dir_deletes_nothing(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path, four_packs: list[str]
+) -> None:
+    # A base that is a file, not a folder, is unusable (root ignores chmod, so
+    # permissions cannot be used to make it unreadable here).
+    not_a_dir = tmp_path / "not-a-dir"
+    not_a_dir.write_text("x")
+    service = SyncService(settings.model_copy(update={"packs_base_dir": not_a_dir}), pool)
+    report = await service.sync_all(trigger="reconcile")
+    assert not report.base_ok and await workflow_count(pool) == 8
+
+
+async def test_emptied_base_is_refused_then_allowed(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    for ref in four_packs:
+        shutil.rmtree(packs / ref)
+    report = await service.sync_all(trigger="reconcile")
+    assert report.base_ok and report.outcome == "refused"
+    assert sorted(report.refused_deletes) == sorted(four_packs)
+    assert report.refused_reason and "4 of 4" in report.refused_reason
+    assert all(p.outcome == "refused" for p in report.packs)
+    assert await workflow_count(pool) == 8
+    # pack by pack (watch events for each vanished folder): still refused
+    single = await service.sync_pack("alpha", trigger="watch")
+    assert single.outcome == "refused" and await workflow_count(pool) == 8
+    confirmed = await service.sync_all(trigger="cli", allow_mass_delete=True)
+    assert confirmed.totals["deleted"] == 8 and not confirmed.refused_deletes
+    assert await pack_refs(pool) == set() and await workflow_count(pool) == 0
+
+
+async def test_mass_delete_allowed_after_grace(
+    settings: Settings, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    service = SyncService(settings.model_copy(update={"mass_delete_grace_seconds": 0.3}), pool)
+    for ref in four_packs[:3]:
+        shutil.rmtree(packs / ref)
+    first = await service.sync_all(trigger="reconcile")
+    assert len(first.refused_deletes) == 3 and await workflow_count(pool) == 8
+    time.sleep(0.4)
+    second = await service.sync_all(trigger="reconcile")
+    assert second.refused_deletes == [] and second.totals["deleted"] == 6
+    assert await pack_refs(pool) == {"delta"}
+
+
+async def test_grace_timer_resets_when_condition_clears(
+    settings: Settings, pool: asyncpg.Pool, packs: Path, four_packs: list[str], tmp_path: Path
+) -> None:
+    service = SyncService(settings.model_copy(update={"mass_delete_grace_seconds": 0.3}), pool)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for ref in four_packs[:3]:
+        (packs / ref).rename(moved / ref)
+    assert len((await service.sync_all(trigger="reconcile")).refused_deletes) == 3
+    for ref in four_packs[:3]:
+        (moved / ref).rename(packs / ref)
+    assert (await service.sync_all(trigger="reconcile")).refused_deletes == []
+    time.sleep(0.4)
+    for ref in four_packs[:3]:
+        shutil.rmtree(packs / ref)
+    # the condition is new again: the grace period starts over
+    assert len((await service.sync_all(trigger="reconcile")).refused_deletes) == 3
+    assert await workflow_count(pool) == 8
+
+
+async def test_only_filter_still_applies_the_fraction(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    for ref in four_packs:
+        shutil.rmtree(packs / ref)
+    report = await service.sync_all(trigger="cli", only=["alpha"])
+    assert [p.pack_ref for p in report.packs] == ["alpha"]
+    assert report.packs[0].outcome == "refused" and await workflow_count(pool) == 8
