@@ -26,9 +26,17 @@ import structlog
 
 from packsync.config import Settings
 from packsync.db import api_queries as sql
+from packsync.db import queries
 from packsync.diagnostics import Diagnostic, Severity, error, has_errors
 from packsync.pipeline.load import build_catalog
-from packsync.pipeline.model import HostCatalog, ParsedWorkflow, ScanResult
+from packsync.pipeline.model import (
+    FileKind,
+    HostCatalog,
+    ParsedWorkflow,
+    ScanResult,
+    SourceFile,
+    content_hash,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -43,12 +51,6 @@ FIELD_KEYS: dict[str, str] = {
     "enabled": "enabled",
 }
 _ROOT_KEY = re.compile(r"^\$\.([^.\[]+)(.*)$")
-
-# Same lock as file sync (db/queries.py): one writer per pack at a time.
-_PACK_XACT_LOCK = (
-    "SELECT pg_advisory_xact_lock("
-    "hashtextextended('packsync:pack:' || $1::text || ':' || $2::text, 0))"
-)
 
 
 # ---------------------------------------------------------------- failures
@@ -174,9 +176,22 @@ def validate_document(
     """Run the file validator on a JSON document."""
     from packsync.pipeline import parse
 
-    return parse.validate_definition(  # type: ignore[no-any-return]
+    validate = getattr(parse, "validate_definition", None)
+    if validate is None:  # TEMPORARY until the parse stage lands: the file parser on JSON text
+        content = json.dumps(doc).encode()
+        source = SourceFile(
+            pack_ref=pack_ref,
+            rel_path=f"workflows/{ref.split('.', 1)[1]}.yaml",
+            display_path=f"api:{ref}",
+            kind=FileKind.WORKFLOW,
+            content=content,
+            hash=content_hash(content),
+        )
+        return parse.parse_workflow(source, catalog)
+    parsed: ParsedWorkflow = validate(
         doc, pack_ref=pack_ref, ref=ref, display_path=f"api:{ref}", catalog=catalog
     )
+    return parsed
 
 
 # ---------------------------------------------------------------- operations
@@ -223,7 +238,8 @@ class ApiWorkflowService:
         return parsed
 
     async def _lock_pack(self, conn: asyncpg.Connection, pack_ref: str) -> None:
-        await conn.execute(_PACK_XACT_LOCK, self.settings.db_schema, pack_ref)
+        # Same lock as file sync: one writer per pack at a time.
+        await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, pack_ref)
 
     async def create(
         self,

@@ -88,7 +88,7 @@ def pack_sync_result(result: PackResult) -> PackSyncResult:
             WorkflowSyncResult(
                 ref_name=w.ref,
                 created=w.change == "created",
-                change=w.change,  # type: ignore[arg-type]
+                change=w.change,
                 workflow_def_id=int(w.id or 0),
                 warnings=[d.format() for d in w.warnings],
             )

@@ -8,7 +8,7 @@ parse two formats and bad input never surfaces as a bare 500.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from packsync.db.connection import DatabaseUnavailable, is_connection_error
 from packsync.http.api.models import ErrorResponse
 
 log = structlog.get_logger(__name__)
@@ -60,7 +61,7 @@ def error_response(
     code: str,
     message: str,
     details: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -87,20 +88,16 @@ def _describe(status: int) -> str:
 
 
 # ---------------------------------------------------------------- database outages
-# Raised by asyncpg when the server is gone, restarting or refusing connections.
+# Raised when the server is gone, restarting or refusing connections.
 _OUTAGES: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
-    ConnectionError,
+    OSError,
     TimeoutError,
 )
-
-
-def is_database_outage(exc: BaseException) -> bool:
-    """A lost or unreachable database (answer 503), as opposed to a bug."""
-    return isinstance(exc, _OUTAGES) or type(exc).__name__ == "DatabaseUnavailable"
 
 
 # ---------------------------------------------------------------- handlers
@@ -153,7 +150,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if is_database_outage(exc):
+    if is_connection_error(exc):
         log.warning("api.database_unavailable", path=request.url.path, error=str(exc))
         return error_response(
             503,
