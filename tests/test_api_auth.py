@@ -10,20 +10,7 @@ from pydantic import SecretStr
 
 from packsync.config import Settings
 from packsync.http.api.auth import token_matches
-from tests.apifixtures import (  # noqa: F401 - fixtures
-    AUTH,
-    TOKEN,
-    Leader,
-    api_app,
-    api_settings,
-    build_app,
-    catalogue,
-    api_service,
-    client,
-    client_for,
-    error_of,
-    leader,
-)
+from tests.apifixtures import AUTH, TOKEN, Leader, build_app, client_for, error_of
 from tests.packfactory import make_pack, workflow_yaml
 
 ENDPOINTS = [
@@ -36,6 +23,8 @@ ENDPOINTS = [
     ("POST", "/api/v1/packs/ops/workflows/sync"),
     ("POST", "/api/v1/packs/ops/workflows/validate"),
 ]
+
+pytest_plugins = ["tests.apifixtures"]
 
 
 async def _each(client: httpx.AsyncClient) -> list[httpx.Response]:

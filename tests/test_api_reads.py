@@ -9,18 +9,12 @@ import httpx
 import pytest
 
 from packsync.service import SyncService
-from tests.apifixtures import (  # noqa: F401 - fixtures
-    api_app,
-    api_service,
-    api_settings,
-    catalogue,
-    client,
-    error_of,
-    leader,
-)
+from tests.apifixtures import error_of
 from tests.packfactory import write
 
 ALL = ["ops.backup", "ops.deploy", "ops.scratch", "web.build"]
+
+pytest_plugins = ["tests.apifixtures"]
 
 
 async def refs(
