@@ -1,91 +1,261 @@
 """Parse + validate entry points used by the rest of packsync.
 
-PLACEHOLDER: a minimal implementation so the pipeline runs end to end; the
-parse/validate work replaces the internals but keeps these signatures.
+`parse_workflow` (files) and `validate_definition` (REST API data) run the same
+checks on the same located tree; only the positions differ (line/column for
+files, 0:0 plus a JSON path for API data). Nothing here raises on bad input:
+every problem, including an internal bug, becomes a located diagnostic.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
-import yaml
+from packsync.diagnostics import Diagnostic, error, has_errors
+from packsync.pipeline.model import (
+    ActionMeta,
+    HostCatalog,
+    PackMeta,
+    ParsedWorkflow,
+    SourceFile,
+    content_hash,
+)
+from packsync.pipeline.normalise import normalise_workflow
+from packsync.pipeline.validate.graph import check_graph, check_names
+from packsync.pipeline.validate.report import Reporter
+from packsync.pipeline.validate.rules import check_tasks, check_variable_names
+from packsync.pipeline.validate.schemas import check_schema
+from packsync.pipeline.validate.structure import check_workflow
+from packsync.pipeline.validate.templates import check_templates
+from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, compose, decode, from_plain, to_plain
 
-from packsync.diagnostics import Diagnostic, error
-from packsync.pipeline.model import ActionMeta, HostCatalog, PackMeta, ParsedWorkflow, SourceFile
+PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+)
 
 
-def _load(file: SourceFile) -> tuple[Any, list[Diagnostic]]:
-    try:
-        return yaml.safe_load(file.content.decode("utf-8")), []
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return None, [error(file.display_path, "yaml-syntax", str(exc), 1, 1)]
+def load_mapping(content: bytes, rep: Reporter, what: str) -> YMap | None:
+    """Bytes → located mapping, or None with the reasons reported."""
+    text, problem = decode(content)
+    problems = [problem] if problem else []
+    root: YNode | None = None
+    if text is not None:
+        root, problems = compose(text)
+    for p in problems:
+        rep.items.append(_problem(rep.file, p.code, p.message, p.line, p.column))
+    if root is None:
+        return None
+    if not isinstance(root, YMap):
+        rep.error(
+            "not-a-mapping",
+            f"{what} must be a YAML mapping (key: value), not a list or a scalar",
+            root,
+        )
+        return None
+    return root
 
 
-def parse_pack_meta(file: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]]:
-    data, diags = _load(file)
-    if diags:
-        return None, diags
-    if not isinstance(data, dict):
-        return None, [
-            error(file.display_path, "not-a-mapping", "pack.yaml must be a mapping", 1, 1)
-        ]
-    ref = data.get("ref") or data.get("name")
-    if ref != file.pack_ref:
-        return None, [
-            error(
-                file.display_path,
-                "pack-ref-mismatch",
-                f"pack ref {ref!r} must equal the folder name {file.pack_ref!r}",
-                1,
-                1,
-            )
-        ]
-    known = {"ref", "name", "label", "description", "version", "tags", "dependencies"}
-    return (
-        PackMeta(
-            ref=file.pack_ref,
-            label=data.get("label"),
-            description=data.get("description"),
-            version=str(data["version"]) if "version" in data else None,
-            tags=list(data.get("tags") or []),
-            dependencies=list(data.get("dependencies") or []),
-            meta={k: v for k, v in data.items() if k not in known},
-        ),
-        [],
+def _problem(file: str, code: str, message: str, line: int, column: int) -> Diagnostic:
+    return error(file, code, message, line, column)
+
+
+def _internal(rep: Reporter, exc: BaseException) -> None:
+    rep.error(
+        "internal-error",
+        f"validator failed on this file ({type(exc).__name__}); please report it",
+        None,
     )
 
 
+def _str(node: YNode | None) -> str | None:
+    if isinstance(node, YScalar) and node.value is not None:
+        return node.value if isinstance(node.value, str) else node.text
+    return None
+
+
+def _get(root: YMap, key: str) -> YNode | None:
+    pair = root.items.get(key)
+    return pair[1] if pair else None
+
+
+def parse_pack_meta(file: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]]:
+    rep = Reporter(file.display_path)
+    try:
+        meta = _pack_meta(file, rep)
+    except Exception as exc:  # a bug must not take the daemon down
+        _internal(rep, exc)
+        meta = None
+    diags = rep.finish()
+    return (None if has_errors(diags) else meta), diags
+
+
+def _pack_meta(file: SourceFile, rep: Reporter) -> PackMeta | None:
+    root = load_mapping(file.content, rep, "pack.yaml")
+    if root is None:
+        return None
+    ref_key = "ref" if "ref" in root.items else "name"
+    ref_node = _get(root, ref_key)
+    if ref_node is None:
+        rep.error("required", f"pack.yaml needs 'ref: {file.pack_ref}'", root)
+    elif not (isinstance(ref_node, YScalar) and isinstance(ref_node.value, str)):
+        rep.error("wrong-type", f"pack.yaml {ref_key!r} must be a string", ref_node)
+    elif not PACK_REF.match(ref_node.value):
+        rep.error(
+            "pack-ref-format",
+            f"pack ref {ref_node.value!r} must match ^[a-z][a-z0-9_-]*$ (lower case, "
+            "starting with a letter)",
+            ref_node,
+        )
+    elif ref_node.value != file.pack_ref:
+        rep.error(
+            "pack-ref-mismatch",
+            f"pack ref {ref_node.value!r} must equal the folder name {file.pack_ref!r}: "
+            "rename the folder or fix the ref",
+            ref_node,
+        )
+    for key in ("label", "description"):
+        node = _get(root, key)
+        if node is not None and not (isinstance(node, YScalar) and isinstance(node.value, str)):
+            rep.error("wrong-type", f"pack.yaml {key!r} must be a string", node)
+    version = _get(root, "version")
+    if version is not None:
+        text = _str(version)
+        if text is None or isinstance(version, YMap):
+            rep.error("wrong-type", "pack.yaml 'version' must be a string such as '1.0.0'", version)
+        elif not SEMVER.match(text):
+            rep.warning(
+                "pack-version",
+                f"pack version {text!r} is not semantic versioning: use MAJOR.MINOR.PATCH "
+                "(e.g. '1.0.0'), quoted",
+                version,
+            )
+    data = to_plain(root)
+    known = {ref_key, "label", "description", "version", "tags", "dependencies"}
+    return PackMeta(
+        ref=file.pack_ref,
+        label=_str(_get(root, "label")),
+        description=_str(_get(root, "description")),
+        version=_str(version),
+        tags=_str_list(data.get("tags")),
+        dependencies=_str_list(data.get("dependencies")),
+        meta={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value if isinstance(v, str | int | float)]
+    return []
+
+
 def parse_action_meta(file: SourceFile) -> tuple[ActionMeta | None, list[Diagnostic]]:
-    data, diags = _load(file)
-    if diags or not isinstance(data, dict):
-        return None, diags
-    name = str(data.get("ref") or data.get("name") or file.stem_ref.split(".", 1)[1])
-    ref = name if "." in name else f"{file.pack_ref}.{name}"
-    return ActionMeta(ref=ref, file_path=file.rel_path), []
+    rep = Reporter(file.display_path)
+    meta: ActionMeta | None = None
+    try:
+        root = load_mapping(file.content, rep, "an action file")
+        if root is not None:
+            node = _get(root, "ref") or _get(root, "name")
+            name = _str(node)
+            if node is None or not name:
+                rep.error("required", "an action file needs 'name' (or 'ref')", node or root)
+            else:
+                ref = name if name.startswith(f"{file.pack_ref}.") else f"{file.pack_ref}.{name}"
+                meta = ActionMeta(ref=ref, file_path=file.rel_path)
+    except Exception as exc:
+        _internal(rep, exc)
+    diags = rep.finish()
+    return (None if has_errors(diags) else meta), diags
 
 
 def parse_workflow(file: SourceFile, catalog: HostCatalog) -> ParsedWorkflow:
     result = ParsedWorkflow(
-        ref=file.stem_ref,
-        pack_ref=file.pack_ref,
-        file_path=file.rel_path,
-        content_hash=file.hash,
+        ref=file.stem_ref, pack_ref=file.pack_ref, file_path=file.rel_path, content_hash=file.hash
     )
-    data, diags = _load(file)
-    result.diagnostics.extend(diags)
-    if diags:
-        return result
-    if not isinstance(data, dict) or "tasks" not in data or "version" not in data:
-        result.diagnostics.append(
-            error(file.display_path, "required", "a workflow needs 'version' and 'tasks'", 1, 1)
-        )
-        return result
-    result.definition = data
-    result.label = data.get("label")
-    result.description = data.get("description")
-    result.version = str(data["version"])
-    result.param_schema = data.get("parameters")
-    result.out_schema = data.get("output")
-    result.tags = list(data.get("tags") or [])
-    result.enabled = bool(data.get("enabled", True))
+    rep = Reporter(file.display_path)
+    try:
+        root = load_mapping(file.content, rep, "a workflow file")
+        if root is not None:
+            _validate(root, result, rep, catalog)
+    except Exception as exc:
+        _internal(rep, exc)
+    result.diagnostics = rep.finish()
     return result
+
+
+def validate_definition(
+    data: object, *, pack_ref: str, ref: str, display_path: str, catalog: HostCatalog
+) -> ParsedWorkflow:
+    """Same checks as `parse_workflow` on JSON data (POST/PUT of API workflows)."""
+    rep = Reporter(display_path, api=True)
+    try:
+        digest = content_hash(json.dumps(data, sort_keys=True, allow_nan=False).encode())
+    except (TypeError, ValueError, RecursionError):
+        digest = ""
+    result = ParsedWorkflow(ref=ref, pack_ref=pack_ref, file_path="", content_hash=digest)
+    try:
+        if not PACK_REF.match(pack_ref):
+            rep.error(
+                "pack-ref-format", f"pack ref {pack_ref!r} must match ^[a-z][a-z0-9_-]*$", None
+            )
+        root = from_plain(data)
+        if not isinstance(root, YMap):
+            rep.error("not-a-mapping", "a workflow must be a JSON object", root)
+        else:
+            _validate(root, result, rep, catalog)
+    except ValueError as exc:
+        rep.error("invalid-data", f"{exc}: send plain JSON data", None)
+    except Exception as exc:
+        _internal(rep, exc)
+    result.diagnostics = rep.finish()
+    return result
+
+
+def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCatalog) -> None:
+    check_workflow(root, rep)
+    norm = normalise_workflow(root, rep)
+    definition = norm.definition
+    ref_node = _get(root, "ref")
+    if (
+        isinstance(ref_node, YScalar)
+        and isinstance(ref_node.value, str)
+        and ref_node.value != result.ref
+    ):
+        rep.error(
+            "ref-mismatch",
+            f"ref {ref_node.value!r} must equal {result.ref!r} (<pack>.<file stem>): "
+            "fix it or remove 'ref'",
+            ref_node,
+        )
+    check_names(norm.tasks, rep, {})
+    check_graph(norm.tasks, rep)
+    check_tasks(norm.tasks, catalog, rep)
+    check_variable_names(norm.variables, rep)
+    for key in ("parameters", "output"):
+        source = _get(root, key)
+        if source is not None and key in definition:
+            check_schema(key, source, definition[key], rep)
+    defined = {name for name, _, _ in norm.variables}
+    defined |= {t["name"] for t in _all_tasks(definition["tasks"])}
+    check_templates(root, defined, rep)
+    result.definition = definition
+    result.label = definition.get("label") if isinstance(definition.get("label"), str) else None
+    result.description = (
+        definition.get("description") if isinstance(definition.get("description"), str) else None
+    )
+    result.version = definition.get("version")
+    result.param_schema = definition.get("parameters")
+    result.out_schema = definition.get("output")
+    result.tags = list(definition.get("tags") or [])
+    result.enabled = definition.get("enabled", True) is not False
+
+
+def _all_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for task in tasks:
+        out.append(task)
+        out.extend(_all_tasks(task.get("tasks") or []))
+    return out

@@ -1,0 +1,98 @@
+"""Per-task rules that need more than a type check: action references and
+their existence on this host, task type requirements, with_items, and
+variable names."""
+
+from __future__ import annotations
+
+import re
+
+from packsync.pipeline.model import HostCatalog
+from packsync.pipeline.normalise import TaskInfo
+from packsync.pipeline.validate.report import Reporter, did_you_mean
+from packsync.pipeline.yamlsafe import YNode, YScalar, YSeq
+
+ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _is_template(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def check_tasks(infos: list[TaskInfo], catalog: HostCatalog, rep: Reporter) -> None:
+    for info in infos:
+        _check_action(info, catalog, rep)
+        _check_items(info, rep)
+        check_tasks(info.subtasks, catalog, rep)
+
+
+def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
+    action = info.keys.get("action")
+    if action is None:
+        if info.type in ("action", "workflow") and "action" not in info.node.items:
+            rep.error(
+                "missing-action",
+                f"task {info.name!r} of type {info.type!r} needs 'action: <pack>.<action>'",
+                info.name_node,
+            )
+        return
+    if not isinstance(action, YScalar) or not isinstance(action.value, str):
+        return
+    ref = action.value.strip()
+    if _is_template(ref):
+        return
+    if not ACTION_REF.match(ref):
+        rep.error(
+            "action-format",
+            f"action {ref!r} must be '<pack>.<action>' (pack in lower case, e.g. core.echo)",
+            action,
+        )
+        return
+    pack = ref.split(".", 1)[0]
+    if not catalog.has_pack(pack):
+        rep.warning(
+            "unknown-pack",
+            f"action {ref!r}: pack {pack!r} is not on this host, so the action cannot be "
+            "checked; install the pack or fix the name",
+            action,
+        )
+    elif not catalog.has_action(ref):
+        known = catalog.actions_by_pack.get(pack, set())
+        rep.error(
+            "unknown-action",
+            f"pack {pack!r} defines no action {ref!r}{did_you_mean(ref, known)}",
+            action,
+        )
+
+
+def _check_items(info: TaskInfo, rep: Reporter) -> None:
+    items = info.keys.get("with_items")
+    if items is None:
+        for key in ("batch_size", "concurrency"):
+            if key in info.keys:
+                rep.warning(
+                    "with-items",
+                    f"{key!r} has no effect without 'with_items' on task {info.name!r}",
+                    info.keys[key],
+                )
+        return
+    if isinstance(items, YSeq):
+        if not items.items:
+            rep.error("with-items", "with_items is an empty list: the task would never run", items)
+    elif not (isinstance(items, YScalar) and _is_template(items.value)):
+        rep.error(
+            "with-items",
+            "with_items must be a list or a '{{ }}' template that yields a list",
+            items,
+        )
+
+
+def check_variable_names(variables: list[tuple[str, YNode, str]], rep: Reporter) -> None:
+    for name, node, kind in variables:
+        if not VARIABLE_NAME.match(name):
+            rep.error(
+                "variable-name",
+                f"{kind} name {name!r} is not a valid identifier: use letters, digits and "
+                "'_' (not starting with a digit) so templates can use it",
+                node,
+            )

@@ -1,0 +1,320 @@
+"""Keys, types, required fields and ranges of a workflow, on the raw spelling.
+
+Runs before normalisation so that every legacy spelling is checked where it
+was written. Fixed-schema keys are compared after `-` → `_` (so `on-success`
+is `on_success`); user maps (input, vars, parameters, publish) are opaque here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from packsync.pipeline.validate.report import Reporter, did_you_mean
+from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq, child_path
+
+Check = Callable[[YNode], str | None]  # returns what was expected, or None when fine
+
+RESERVED_TASK_NAMES = frozenset(
+    {"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"}
+)
+CHART_META = "__chart_meta__"
+
+
+def _v(n: YNode) -> Any:
+    """A scalar's value; a private marker for collections (never a str/int/bool)."""
+    return n.value if isinstance(n, YScalar) else _COLLECTION
+
+
+_COLLECTION = object()
+
+
+def _is_str(n: YNode) -> bool:
+    return isinstance(_v(n), str)
+
+
+def _is_template(n: YNode) -> bool:
+    v = _v(n)
+    return isinstance(v, str) and ("{{" in v or "{%" in v)
+
+
+def _is_int(n: YNode) -> bool:
+    v = _v(n)
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(n: YNode) -> bool:
+    return _is_int(n) or isinstance(_v(n), float)
+
+
+def string(n: YNode) -> str | None:
+    return None if _is_str(n) else "a string"
+
+
+def boolean(n: YNode) -> str | None:
+    return None if isinstance(n, YScalar) and isinstance(n.value, bool) else "true or false"
+
+
+def mapping(n: YNode) -> str | None:
+    return None if isinstance(n, YMap) else "a mapping"
+
+
+def anything(n: YNode) -> str | None:
+    return None
+
+
+def map_or_list(n: YNode) -> str | None:
+    return None if isinstance(n, YMap | YSeq) else "a mapping or a list"
+
+
+def str_or_list(n: YNode) -> str | None:
+    if _is_str(n) or (isinstance(n, YSeq) and all(_is_str(i) for i in n.items)):
+        return None
+    return "a string or a list of strings"
+
+
+def str_list(n: YNode) -> str | None:
+    if isinstance(n, YSeq) and all(_is_str(i) for i in n.items):
+        return None
+    return "a list of strings"
+
+
+def transitions(n: YNode) -> str | None:
+    """Legacy on_*: a task name, a list of names, or a list of {when, do}."""
+    if _is_str(n) or (
+        isinstance(n, YSeq) and all(_is_str(i) or isinstance(i, YMap) for i in n.items)
+    ):
+        return None
+    return "a task name, a list of task names or a list of {when, do}"
+
+
+def list_of_maps(n: YNode) -> str | None:
+    if isinstance(n, YSeq) and all(isinstance(i, YMap) for i in n.items):
+        return None
+    return "a list of mappings"
+
+
+def enum(*values: str) -> Check:
+    def check(n: YNode) -> str | None:
+        if _is_str(n) and _v(n) in values:
+            return None
+        return "one of " + ", ".join(repr(v) for v in values)
+
+    return check
+
+
+def int_range(lo: int, hi: int | None) -> Check:
+    def check(n: YNode) -> str | None:
+        if _is_template(n):
+            return None
+        v = _v(n)
+        if _is_int(n) and v >= lo and (hi is None or v <= hi):
+            return None
+        return f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
+
+    return check
+
+
+def non_negative(n: YNode) -> str | None:
+    if _is_template(n) or (_is_num(n) and _v(n) >= 0):
+        return None
+    return "a number >= 0"
+
+
+def join_value(n: YNode) -> str | None:
+    if _v(n) == "all" or (_is_int(n) and _v(n) >= 1):
+        return None
+    return "'all' or an integer >= 1"
+
+
+RETRY_KEYS: Mapping[str, Check] = {
+    "count": int_range(1, 100),
+    "delay": non_negative,
+    "backoff": enum("constant", "linear", "exponential"),
+    "max_delay": non_negative,
+    "on_error": string,
+}
+TRANSITION_KEYS: Mapping[str, Check] = {
+    "when": string,
+    "publish": map_or_list,
+    "do": str_or_list,
+    CHART_META: anything,
+}
+DECISION_KEYS: Mapping[str, Check] = {"when": string, "next": string, "default": anything}
+LEGACY_TRANSITIONS = ("on_success", "on_failure", "on_complete", "on_timeout")
+TASK_KEYS: Mapping[str, Check] = {
+    "name": string,
+    "type": enum("action", "parallel", "workflow"),
+    "action": string,
+    "input": mapping,
+    "when": string,
+    "with_items": anything,
+    "batch_size": int_range(1, 1000),
+    "concurrency": int_range(1, 100),
+    "retry": mapping,
+    "timeout": int_range(1, None),
+    "join": join_value,
+    "tasks": map_or_list,
+    "permission_set_refs": str_or_list,
+    "permission_set_ref": str_or_list,
+    "worker_selector": mapping,
+    "worker_tolerations": anything,
+    "worker_affinity": anything,
+    "next": list_of_maps,
+    "on_success": transitions,
+    "on_failure": transitions,
+    "on_complete": transitions,
+    "on_timeout": transitions,
+    "decision": list_of_maps,
+    "publish": map_or_list,
+    CHART_META: anything,
+}
+TOP_KEYS: Mapping[str, Check] = {
+    "version": anything,  # checked on its own: numbers only warn
+    "name": string,
+    "label": string,
+    "description": string,
+    "ref": string,
+    "parameters": mapping,
+    "output": mapping,
+    "vars": map_or_list,
+    "tasks": map_or_list,
+    "output_map": map_or_list,
+    "tags": str_list,
+    "enabled": boolean,
+    "cancellation_policy": enum("allow_finish", "cancel_running"),
+}
+
+
+def canonical(key: str) -> str:
+    return key if key == CHART_META else key.replace("-", "_")
+
+
+SPECIAL_CODES = {"batch_size": "batch-size", "concurrency": "concurrency", "join": "join-invalid"}
+
+
+def check_keys(
+    node: YMap, allowed: Mapping[str, Check], where: str, rep: Reporter, code_prefix: str = ""
+) -> dict[str, YNode]:
+    """Unknown keys, spelling duplicates and value types; returns canonical key → good value."""
+    seen: dict[str, YScalar] = {}
+    good: dict[str, YNode] = {}
+    for key, (key_node, value) in node.items.items():
+        canon = canonical(key)
+        path = child_path(node.path, key)
+        if canon not in allowed:
+            if rep.full:
+                rep.error("unknown-key", "", key_node)
+                continue
+            rep.error(
+                "unknown-key",
+                f"unknown key {key!r} in {where}{did_you_mean(key, allowed)}",
+                key_node,
+                path,
+            )
+            continue
+        if canon in seen:
+            first = seen[canon]
+            rep.error(
+                "duplicate-key",
+                f"{key!r} repeats {first.text!r} (line {first.line}): keep one spelling",
+                key_node,
+                path,
+            )
+            continue
+        seen[canon] = key_node
+        expected = allowed[canon](value)
+        if expected is not None:
+            code = (
+                "invalid-value"
+                if isinstance(value, YScalar) and _is_num_or_str(value)
+                else "wrong-type"
+            )
+            if code_prefix:
+                code = code_prefix + canon.replace("_", "-")
+            code = SPECIAL_CODES.get(canon, code)
+            rep.error(code, f"{where} key {key!r} must be {expected}", value)
+            continue
+        good[canon] = value
+    return good
+
+
+def _is_num_or_str(n: YScalar) -> bool:
+    return isinstance(n.value, int | float | str) and not isinstance(n.value, bool)
+
+
+def check_workflow(root: YMap, rep: Reporter) -> None:
+    top = check_keys(root, TOP_KEYS, "the workflow", rep)
+    version = root.items.get("version")
+    if version is None:
+        rep.error("required", "the workflow needs a 'version' (e.g. version: '1.0')", root)
+    elif isinstance(version[1], YScalar) and isinstance(version[1].value, int | float):
+        if not isinstance(version[1].value, bool):
+            rep.warning(
+                "version-type",
+                f"version {version[1].text} is a number: quote it (version: '{version[1].text}')",
+                version[1],
+            )
+    elif not _is_str(version[1]):
+        rep.error("wrong-type", "'version' must be a string such as '1.0'", version[1])
+    tasks = top.get("tasks")
+    if "tasks" not in {canonical(k) for k in root.items}:
+        rep.error("required", "the workflow needs 'tasks' (a list or a map of tasks)", root)
+    elif tasks is not None:
+        check_task_collection(tasks, rep, "the workflow")
+
+
+def check_task_collection(tasks: YNode, rep: Reporter, owner: str) -> None:
+    entries = _task_entries(tasks)
+    if not entries and owner == "the workflow":
+        rep.error("no-tasks", f"{owner} needs at least one task", tasks)
+    for name_node, task in entries:
+        if not isinstance(task, YMap):
+            rep.error("wrong-type", "a task must be a mapping", task)
+            continue
+        check_task(task, name_node, rep)
+
+
+def _task_entries(tasks: YNode) -> list[tuple[YScalar | None, YNode]]:
+    if isinstance(tasks, YMap):
+        return [(k, v) for k, v in tasks.items.values()]
+    if isinstance(tasks, YSeq):
+        return [(None, t) for t in tasks.items]
+    return []
+
+
+def check_task(task: YMap, map_key: YScalar | None, rep: Reporter) -> None:
+    keys = check_keys(task, TASK_KEYS, "a task", rep)
+    name = keys.get("name")
+    if map_key is None and name is None and "name" not in task.items:
+        rep.error("required", "a task in a list needs a 'name'", task)
+    retry = keys.get("retry")
+    if isinstance(retry, YMap):
+        _check_retry(retry, rep)
+    for legacy in (*LEGACY_TRANSITIONS, "next"):
+        value = keys.get(legacy)
+        if isinstance(value, YSeq):
+            for item in value.items:
+                if isinstance(item, YMap):
+                    check_keys(item, TRANSITION_KEYS, "a transition", rep)
+    decision = keys.get("decision")
+    if isinstance(decision, YSeq):
+        for item in decision.items:
+            if isinstance(item, YMap):
+                check_keys(item, DECISION_KEYS, "a decision", rep)
+    sub = keys.get("tasks")
+    if sub is not None:
+        check_task_collection(sub, rep, "a parallel task")
+
+
+def _check_retry(retry: YMap, rep: Reporter) -> None:
+    good = check_keys(retry, RETRY_KEYS, "retry", rep, code_prefix="retry-")
+    delay, max_delay = good.get("delay"), good.get("max_delay")
+    if isinstance(delay, YScalar) and isinstance(max_delay, YScalar):
+        d, m = delay.value, max_delay.value
+        if isinstance(d, int | float) and isinstance(m, int | float) and m < d:
+            rep.error(
+                "retry-max-delay",
+                f"retry max_delay ({m}) must be >= delay ({d}): raise max_delay or lower delay",
+                max_delay,
+            )

@@ -1,0 +1,174 @@
+"""The JSON Schema (draft 2020-12) of the workflow file format (SPEC §3).
+
+For editors (yaml-language-server) and CI. It accepts every spelling the
+loader accepts (tasks as list or map, legacy transitions, hyphenated keys,
+vars as a list of one-key maps, flat parameters) and rejects unknown keys.
+Graph rules (undefined targets, reachability...) are beyond JSON Schema:
+`packsync validate` checks them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_ID = "https://attune.dev/schemas/packsync/workflow.json"
+_TEMPLATE = {"type": "string", "pattern": r"\{\{|\{%"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _spellings(props: dict[str, Any]) -> dict[str, Any]:
+    """Each `snake_key` also as `snake-key` (the loader treats them alike)."""
+    out = dict(props)
+    for key, value in props.items():
+        if "_" in key.strip("_"):
+            out[key.replace("_", "-")] = value
+    return out
+
+
+def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": _spellings(props),
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
+    number: dict[str, Any] = {"type": "integer", "minimum": lo}
+    if hi is not None:
+        number["maximum"] = hi
+    return {"anyOf": [number, _TEMPLATE]}
+
+
+def _defs() -> dict[str, Any]:
+    names = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    one_key_maps = {
+        "anyOf": [
+            {"type": "object"},
+            {
+                "type": "array",
+                "items": {
+                    "anyOf": [
+                        {"type": "object", "minProperties": 1, "maxProperties": 1},
+                        {"type": "string"},
+                    ]
+                },
+            },
+        ]
+    }
+    transition = _obj(
+        {"when": {"type": "string"}, "publish": _ref("publish"), "do": names, "__chart_meta__": {}}
+    )
+    task = _obj(
+        {
+            "name": {"type": "string", "minLength": 1},
+            "type": {"enum": ["action", "parallel", "workflow"], "default": "action"},
+            "action": {
+                "type": "string",
+                "pattern": r"^([a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*|.*\{\{.*)$",
+            },
+            "input": {"type": "object"},
+            "when": {"type": "string"},
+            "with_items": {"anyOf": [{"type": "array", "minItems": 1}, _TEMPLATE]},
+            "batch_size": _int(1, 1000),
+            "concurrency": _int(1, 100),
+            "retry": _ref("retry"),
+            "timeout": _int(1),
+            "join": {"anyOf": [{"const": "all"}, {"type": "integer", "minimum": 1}]},
+            "tasks": _ref("tasks"),
+            "permission_set_refs": names,
+            "permission_set_ref": names,
+            "worker_selector": {"type": "object"},
+            "worker_tolerations": {},
+            "worker_affinity": {},
+            "next": {"type": "array", "items": transition},
+            "on_success": _ref("legacyTransitions"),
+            "on_failure": _ref("legacyTransitions"),
+            "on_complete": _ref("legacyTransitions"),
+            "on_timeout": _ref("legacyTransitions"),
+            "decision": {"type": "array", "items": _ref("decision")},
+            "publish": _ref("publish"),
+            "__chart_meta__": {"description": "editor metadata, kept as opaque data"},
+        }
+    )
+    return {
+        "names": names,
+        "publish": one_key_maps,
+        "varsMap": one_key_maps,
+        "transition": transition,
+        "legacyTransitions": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"anyOf": [{"type": "string"}, transition]}},
+            ]
+        },
+        "decision": _obj(
+            {
+                "when": {"type": "string"},
+                "next": {"type": "string"},
+                "default": {"type": ["string", "boolean"]},
+            }
+        ),
+        "retry": _obj(
+            {
+                "count": _int(1, 100),
+                "delay": {"anyOf": [{"type": "number", "minimum": 0}, _TEMPLATE]},
+                "backoff": {"enum": ["constant", "linear", "exponential"]},
+                "max_delay": {"anyOf": [{"type": "number", "minimum": 0}, _TEMPLATE]},
+                "on_error": {"type": "string"},
+            }
+        ),
+        "task": task,
+        "tasks": {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": "#/$defs/task", "required": ["name"]},
+                },
+                {"type": "object", "minProperties": 1, "additionalProperties": _ref("task")},
+            ]
+        },
+        "jsonSchemaOrFlat": {
+            "type": "object",
+            "description": (
+                "JSON Schema object, or the StackStorm flat form {name: {type, required: true}}"
+            ),
+        },
+    }
+
+
+def workflow_json_schema() -> dict[str, Any]:
+    """The schema as a fresh dict (callers may mutate it)."""
+    top = _obj(
+        {
+            "version": {
+                "type": ["string", "number"],
+                "description": "format version, e.g. '1.0' (quote it)",
+            },
+            "name": {"type": "string"},
+            "label": {"type": "string"},
+            "description": {"type": "string"},
+            "ref": {"type": "string", "description": "<pack>.<file stem>, if given"},
+            "parameters": _ref("jsonSchemaOrFlat"),
+            "output": _ref("jsonSchemaOrFlat"),
+            "vars": _ref("varsMap"),
+            "tasks": _ref("tasks"),
+            "output_map": _ref("varsMap"),
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "enabled": {"type": "boolean", "default": True},
+            "cancellation_policy": {"enum": ["allow_finish", "cancel_running"]},
+        },
+        required=["version", "tasks"],
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Attune workflow (packsync)",
+        **top,
+        "$defs": _defs(),
+    }
