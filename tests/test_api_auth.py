@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from packsync.config import Settings
 from packsync.http.api.auth import token_matches
-from tests.apifixtures import AUTH, TOKEN, Leader, build_app, client_for, error_of
+from tests.apihelpers import AUTH, TOKEN, Leader, build_app, client_for, error_of
 from tests.packfactory import make_pack, workflow_yaml
 
 ENDPOINTS = [

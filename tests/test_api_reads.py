@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from packsync.service import SyncService
-from tests.apifixtures import error_of
+from tests.apihelpers import error_of
 from tests.packfactory import write
 
 ALL = ["ops.backup", "ops.deploy", "ops.scratch", "web.build"]

@@ -29,14 +29,8 @@ from packsync.db import api_queries as sql
 from packsync.db import queries
 from packsync.diagnostics import Diagnostic, Severity, error, has_errors
 from packsync.pipeline.load import build_catalog
-from packsync.pipeline.model import (
-    FileKind,
-    HostCatalog,
-    ParsedWorkflow,
-    ScanResult,
-    SourceFile,
-    content_hash,
-)
+from packsync.pipeline.model import HostCatalog, ParsedWorkflow, ScanResult
+from packsync.pipeline.parse import validate_definition
 
 log = structlog.get_logger(__name__)
 
@@ -174,24 +168,9 @@ def validate_document(
     doc: dict[str, Any], *, pack_ref: str, ref: str, catalog: HostCatalog
 ) -> ParsedWorkflow:
     """Run the file validator on a JSON document."""
-    from packsync.pipeline import parse
-
-    validate = getattr(parse, "validate_definition", None)
-    if validate is None:  # TEMPORARY until the parse stage lands: the file parser on JSON text
-        content = json.dumps(doc).encode()
-        source = SourceFile(
-            pack_ref=pack_ref,
-            rel_path=f"workflows/{ref.split('.', 1)[1]}.yaml",
-            display_path=f"api:{ref}",
-            kind=FileKind.WORKFLOW,
-            content=content,
-            hash=content_hash(content),
-        )
-        return parse.parse_workflow(source, catalog)
-    parsed: ParsedWorkflow = validate(
+    return validate_definition(
         doc, pack_ref=pack_ref, ref=ref, display_path=f"api:{ref}", catalog=catalog
     )
-    return parsed
 
 
 # ---------------------------------------------------------------- operations
