@@ -183,7 +183,29 @@ class CreateWorkflowRequest(BaseModel):
     same keys of the definition.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ref": "demo.notify",
+                    "label": "Notify",
+                    "tags": ["chat"],
+                    "param_schema": {"who": {"type": "string", "required": True}},
+                    "definition": {
+                        "version": "1.0",
+                        "tasks": [
+                            {
+                                "name": "start",
+                                "action": "core.echo",
+                                "input": {"message": "hello {{ parameters.who }}"},
+                            }
+                        ],
+                    },
+                }
+            ]
+        },
+    )
 
     ref: str = Field(
         max_length=255,
@@ -199,7 +221,9 @@ class CreateWorkflowRequest(BaseModel):
         "of `ref` before the first dot, and must equal it when given.",
         examples=["demo"],
     )
-    label: str | None = Field(default=None, max_length=255, description="Human-readable name.")
+    label: str | None = Field(
+        default=None, max_length=255, description="Human-readable name.", examples=["Notify"]
+    )
     description: str | None = Field(default=None, description="What the workflow does.")
     version: str | None = Field(
         default=None,
@@ -217,7 +241,15 @@ class CreateWorkflowRequest(BaseModel):
     )
     definition: dict[str, Any] = Field(
         description="The workflow document, as in a workflow YAML file (SPEC §3).",
-        examples=[{"version": "1.0", "tasks": [{"name": "start", "action": "core.noop"}]}],
+        examples=[
+            {
+                "version": "1.0",
+                "tasks": [
+                    {"name": "start", "action": "core.echo", "next": [{"do": ["done"]}]},
+                    {"name": "done", "action": "core.noop"},
+                ],
+            }
+        ],
     )
     tags: list[str] | None = Field(default=None, description="Tags for filtering and search.")
     enabled: bool | None = Field(default=None, description="Whether it may run (default true).")
@@ -231,7 +263,10 @@ class UpdateWorkflowRequest(BaseModel):
     is validated like a workflow file before it is stored.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"label": "Notify the team", "tags": ["chat", "ops"]}]},
+    )
 
     label: str | None = Field(default=None, max_length=255, description="Human-readable name.")
     description: str | None = Field(default=None, description="What the workflow does.")

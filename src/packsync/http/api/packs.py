@@ -27,6 +27,7 @@ from packsync.http.api.deps import (
 )
 from packsync.http.api.errors import ApiError, responses
 from packsync.http.api.models import (
+    PACK_REF_PATTERN,
     PackSyncResponse,
     PackValidationResponse,
     PackValidationResult,
@@ -40,7 +41,12 @@ from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, scan_pack
 
 router = APIRouter(tags=["packs"])
 
-PackPath = Path(description="Pack ref (the pack's folder name).", max_length=255)
+PackPath = Path(
+    description="Pack ref (the pack's folder name); a malformed ref answers 400.",
+    max_length=255,
+    examples=["demo"],
+    json_schema_extra={"pattern": PACK_REF_PATTERN},
+)
 
 
 def _check_ref(ref: str) -> None:
