@@ -119,7 +119,7 @@ async def test_validate_is_a_dry_run(client: httpx.AsyncClient, packs: Path) -> 
     assert data["validated_count"] == 2 and data["error_count"] == 1
     assert list(data["errors"]) == ["demo.bad"]
     assert "did you mean 'finish'" in data["errors"]["demo.bad"][0]
-    bad = [d for d in data["diagnostics"] if d["code"] == "unknown-task"][0]
+    bad = next(d for d in data["diagnostics"] if d["code"] == "unknown-task")
     assert bad["file"].endswith("demo/workflows/bad.yaml") and bad["line"] == 6
     assert "1 invalid" in payload["message"]
     # nothing was written
