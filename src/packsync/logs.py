@@ -80,10 +80,12 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Chatty third-party loggers stay at warning unless we debug.
-    for name in ("watchdog", "asyncio", "uvicorn.access"):
+    for name in ("watchdog", "asyncio", "uvicorn.access", "pgserver"):
         logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     # watchdog 7.1 warns about re-added watch callbacks on new folders: noise for users.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"watchdog\..*")
+    # platformdirs (via pgserver) warns when XDG_RUNTIME_DIR is unset, as under systemd/CI.
+    warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR.*")
     logging.captureWarnings(True)
 
 
