@@ -182,3 +182,18 @@ async def test_unknown_route_uses_error_shape(client: httpx.AsyncClient) -> None
     assert response.status_code == 404 and error_of(response)["code"] == "not-found"
     response = await client.patch("/api/v1/workflows")
     assert response.status_code == 405 and error_of(response)["code"] == "method-not-allowed"
+
+
+async def test_never_registered_failing_file_explains_the_404(
+    client: httpx.AsyncClient, catalogue: None, api_service: SyncService, packs: Path
+) -> None:
+    write(packs / "ops" / "workflows" / "fresh.yaml", "version: '1.0'\nlabel: No tasks\n")
+    result = await api_service.sync_pack("ops", trigger="cli")
+    assert result.failed == 1
+    response = await client.get("/api/v1/workflows/ops.fresh")
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "workflow-not-found"
+    assert error["details"]["file"].endswith("ops/workflows/fresh.yaml")
+    assert "fails validation" in error["message"]
+    assert error["details"]["diagnostics"][0]["code"] == "required"

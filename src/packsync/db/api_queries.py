@@ -42,3 +42,9 @@ DELETE_API_WORKFLOW = """
 DELETE FROM workflow_definition WHERE ref = $1 AND source = 'api'
 RETURNING id, ref
 """
+
+# A ref with no registered row but a failing file: lets a 404 say why.
+FAILING_FILE_FOR_REF = """
+SELECT pack_ref, file_path, errors FROM workflow_sync_error WHERE ref = $1
+ORDER BY last_seen DESC LIMIT 1
+"""

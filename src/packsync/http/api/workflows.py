@@ -24,6 +24,8 @@ from packsync.api_service import (
     WorkflowNotFound,
     WriteResult,
 )
+from packsync.config import Settings
+from packsync.db import api_queries as sql
 from packsync.http.api import convert
 from packsync.http.api.deps import (
     WorkflowReader,
@@ -121,20 +123,44 @@ async def _detail(reader: WorkflowReader, ref: str) -> Any:
     return convert.detail(row)
 
 
+async def _why_missing(pool: asyncpg.Pool, settings: Settings, ref: str) -> ApiError:
+    """A 404 that explains itself when the workflow's file exists but never
+    passed validation (so it was never registered)."""
+    async with pool.acquire() as conn:
+        failing = await conn.fetchrow(sql.FAILING_FILE_FOR_REF, ref)
+    if failing is None:
+        return ApiError(404, "workflow-not-found", f"workflow '{ref}' does not exist")
+    path = settings.packs_base_dir / failing["pack_ref"] / failing["file_path"]
+    errors = failing["errors"] if isinstance(failing["errors"], list) else []
+    return ApiError(
+        404,
+        "workflow-not-found",
+        f"workflow '{ref}' is not registered: its file {path} fails validation; fix the file",
+        {"file": str(path), "diagnostics": errors},
+    )
+
+
 @router.get(
     "/workflows/{ref}",
     response_model=WorkflowResponse,
     summary="Get one workflow",
     description="Full detail: normalised definition, schemas, source, file path, content "
-    "hash, timestamps and the file's current validation errors, if any.",
+    "hash, timestamps and the file's current validation errors, if any. A 404 for a "
+    "workflow whose file exists but never passed validation names the file and carries "
+    "its diagnostics.",
     responses=responses(400, 404, 422, 503),
 )
 async def get_workflow(
     ref: str = RefPath,
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
+    pool: asyncpg.Pool = Depends(get_pool),  # noqa: B008
+    settings: Settings = Depends(get_settings),  # noqa: B008
 ) -> WorkflowResponse:
     check_params(ref=ref)
-    return WorkflowResponse(data=await _detail(reader, ref))
+    row = await reader.get_workflow(ref)
+    if row is None:
+        raise await _why_missing(pool, settings, ref)
+    return WorkflowResponse(data=convert.detail(row))
 
 
 def _api_error(exc: ApiWorkflowError) -> ApiError:
