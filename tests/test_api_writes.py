@@ -172,6 +172,8 @@ async def test_unstorable_values_are_422(client: httpx.AsyncClient, catalogue: N
         "/api/v1/workflows", content=raw, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422, response.text
+    assert error_of(response)["code"] == "invalid-value"
+    assert "$.definition.vars.n" in error_of(response)["message"]
     deep: Any = GOOD
     for _ in range(200):
         deep = {"x": deep}

@@ -217,7 +217,7 @@ async def create_workflow(
     pool: asyncpg.Pool = Depends(get_pool),  # noqa: B008
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
 ) -> WorkflowResponse:
-    check_storable(body.model_dump(mode="json"))
+    check_storable(body.model_dump())
     overrides = {
         name: getattr(body, name)
         for name in FIELD_KEYS
@@ -256,7 +256,7 @@ async def update_workflow(
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
 ) -> WorkflowResponse:
     check_params(ref=ref)
-    check_storable(body.model_dump(mode="json"))
+    check_storable(body.model_dump())
     patch = {name: getattr(body, name) for name in body.model_fields_set}
     if not patch:
         raise ApiError(400, "empty-update", "the request body changes nothing; send a field")
