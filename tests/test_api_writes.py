@@ -9,6 +9,7 @@ import httpx
 
 from packsync.service import SyncService
 from tests.apihelpers import error_of
+from tests.packfactory import workflow_yaml, write
 
 pytest_plugins = ["tests.apifixtures"]
 
@@ -268,3 +269,24 @@ async def test_api_workflows_survive_file_sync(
     report = await api_service.sync_all(trigger="reconcile")
     assert report.totals["deleted"] == 0
     assert (await client.get("/api/v1/workflows/ops.notify")).status_code == 200
+
+
+async def test_concurrent_creates_of_one_ref(client: httpx.AsyncClient, catalogue: None) -> None:
+    import asyncio
+
+    responses = await asyncio.gather(*(create(client) for _ in range(5)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201, 409, 409, 409, 409], [r.text for r in responses]
+
+
+async def test_a_file_never_overwrites_an_api_workflow(
+    client: httpx.AsyncClient, catalogue: None, api_service: SyncService, packs: Path
+) -> None:
+    created = (await create(client)).json()["data"]
+    write(packs / "ops" / "workflows" / "notify.yaml", workflow_yaml("From file"))
+    result = await api_service.sync_pack("ops", trigger="cli")
+    assert result.failed == 1  # reported as a conflict, not silently skipped
+    assert [e.code for w in result.workflows for e in w.errors] == ["ref-conflict"]
+    data = (await client.get("/api/v1/workflows/ops.notify")).json()["data"]
+    assert data["source"] == "api" and data["label"] == "Notify"
+    assert data["definition"] == created["definition"]
