@@ -213,6 +213,29 @@ async def test_partial_update(client: httpx.AsyncClient, catalogue: None) -> Non
     ]
 
 
+async def test_update_keeps_transitions_valid(client: httpx.AsyncClient, catalogue: None) -> None:
+    """The stored definition is normalised (unconditional transitions carry
+    `when: null`); a label-only update must re-validate it, not reject it."""
+    definition = {
+        "version": "1.0",
+        "tasks": [
+            {"name": "a", "action": "core.echo", "next": [{"do": ["b"]}]},
+            {"name": "b", "action": "core.noop", "on_success": "c"},
+            {"name": "c", "action": "core.noop"},
+        ],
+    }
+    response = await client.post(
+        "/api/v1/workflows", json={"ref": "ops.chain", "definition": definition}
+    )
+    assert response.status_code == 201, response.text
+    stored = response.json()["data"]["definition"]
+    response = await client.put("/api/v1/workflows/ops.chain", json={"label": "Chain"})
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["label"] == "Chain"
+    assert [t["next"] for t in data["definition"]["tasks"]] == [t["next"] for t in stored["tasks"]]
+
+
 async def test_update_errors(client: httpx.AsyncClient, catalogue: None) -> None:
     assert (await create(client)).status_code == 201
     bad = {
