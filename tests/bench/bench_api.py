@@ -167,8 +167,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     finally:
         await pool.close()
     print(f"\n{total} workflows registered in {args.packs} packs; times in ms (ASGI, no network)\n")
-    print(f"| {"operation":<46} | {'calls':>5} | {'p50':>8} | {'p95':>8} | {'max':>8} |")
-    print(f"|{"-" * 48}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
+    print(f"| {'operation':<46} | {'calls':>5} | {'p50':>8} | {'p95':>8} | {'max':>8} |")
+    print(f"|{'-' * 48}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     for name, samples in results:
         print(row(name, samples))
 
