@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from packsync.results import PackResult
 from tests.apihelpers import error_of
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml, write
 
@@ -143,3 +146,39 @@ async def test_validate_unknown_and_malformed(client: httpx.AsyncClient) -> None
     assert response.status_code == 404 and error_of(response)["code"] == "pack-not-found"
     response = await client.post("/api/v1/packs/NOPE/workflows/validate")
     assert response.status_code == 400
+
+
+class SlowSyncer:
+    """A PackSyncer whose syncs wait for a gate (a busy scheduler), then run."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.finished: list[str] = []
+
+    async def sync_now(self, ref: str) -> PackResult:
+        await self.gate.wait()
+        result: PackResult = await self.inner.sync_now(ref)
+        self.finished.append(ref)
+        return result
+
+
+async def test_sync_timeout_is_503_and_the_sync_still_finishes(
+    client: httpx.AsyncClient, api_app: FastAPI, packs: Path
+) -> None:
+    make_core_pack(packs)
+    make_pack(packs, "demo", {"a.yaml": workflow_yaml("A")})
+    slow = SlowSyncer(api_app.state.pack_syncer)
+    api_app.state.pack_syncer = slow
+    api_app.state.sync_timeout = 0.2
+    response = await client.post("/api/v1/packs/demo/workflows/sync")
+    assert response.status_code == 503, response.text
+    assert error_of(response)["code"] == "sync-timeout"
+    assert response.headers["retry-after"] == "10"
+    slow.gate.set()
+    for _ in range(200):
+        if slow.finished:
+            break
+        await asyncio.sleep(0.05)
+    assert slow.finished == ["demo"]  # the request's timeout did not cancel the sync
+    assert (await client.get("/api/v1/workflows/demo.a")).status_code == 200

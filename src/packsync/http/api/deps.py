@@ -9,6 +9,8 @@ attributes; `configure_api` does it in one call:
 - `app.state.sync_service` (`SyncService`, or any `WorkflowReader`): list and get.
 - `app.state.pack_syncer` (`PackSyncer`): `POST /packs/{ref}/workflows/sync`.
 - `app.state.is_leader` (`() -> bool`, optional): writes answer 503 on a standby.
+- `app.state.sync_timeout` (`float` seconds, optional, default 120): how long
+  `POST .../sync` waits for the syncer before answering 503 `sync-timeout`.
 
 When `is_leader` is absent, `app.state.daemon.role == "leader"` is used if a
 daemon state is present, else the app counts as leader (a standalone app).
@@ -110,6 +112,14 @@ def get_syncer(request: Request) -> PackSyncer:
         raise _unavailable("pack syncer")
     result: PackSyncer = syncer
     return result
+
+
+DEFAULT_SYNC_TIMEOUT = 120.0
+
+
+def sync_timeout(request: Request) -> float:
+    value = getattr(request.app.state, "sync_timeout", None)
+    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_SYNC_TIMEOUT
 
 
 def is_leader(request: Request) -> bool:

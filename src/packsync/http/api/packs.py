@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from packsync.config import Settings
 from packsync.db import api_queries as sql
@@ -24,6 +25,7 @@ from packsync.http.api.deps import (
     get_settings,
     get_syncer,
     require_leader,
+    sync_timeout,
 )
 from packsync.http.api.errors import ApiError, responses
 from packsync.http.api.models import (
@@ -89,6 +91,13 @@ async def pack_workflows(
     return await list_page(reader, filters, ref)
 
 
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a sync nobody waits for any more (no 'exception
+    was never retrieved' noise; the syncer logs its own failures)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _folder_exists(settings: Settings, ref: str) -> bool:
     return os.path.isdir(settings.packs_base_dir / ref)
 
@@ -101,11 +110,13 @@ def _folder_exists(settings: Settings, ref: str) -> bool:
     "watcher sync of the same pack). The result says what changed; files that fail keep "
     "their last good version and are listed in `errors`. A pack whose folder was removed "
     "is unregistered. 404 when the pack is neither on disk nor registered; 503 on a "
-    "standby replica.",
+    "standby replica, or when the sync has not finished within the time limit (default "
+    "120 s; it then continues in the background).",
     responses=responses(400, 404, 422, 503),
     dependencies=[Depends(require_leader)],
 )
 async def sync_pack(
+    request: Request,
     ref: str = PackPath,
     settings: Settings = Depends(get_settings),  # noqa: B008
     pool: asyncpg.Pool = Depends(get_pool),  # noqa: B008
@@ -119,8 +130,21 @@ async def sync_pack(
             "pack-not-found",
             f"pack '{ref}' has no folder in {settings.packs_base_dir} and is not registered",
         )
+    # Shielded: a client that gives up (or our own timeout) never cancels a
+    # sync the scheduler already started; it finishes and is recorded.
+    pending = asyncio.ensure_future(syncer.sync_now(ref))
+    pending.add_done_callback(_consume)
     try:
-        result = await syncer.sync_now(ref)
+        result = await asyncio.wait_for(asyncio.shield(pending), timeout=sync_timeout(request))
+    except TimeoutError:
+        raise ApiError(
+            503,
+            "sync-timeout",
+            f"the sync of pack '{ref}' did not finish within {sync_timeout(request):g} s "
+            "(queued behind other syncs, or the database is unreachable); it continues in "
+            "the background: check GET /status or retry later",
+            headers={"Retry-After": "10"},
+        ) from None
     except BaseDirUnavailable as exc:
         raise _base_unavailable(exc) from None
     data = convert.pack_sync_result(result)
