@@ -1,0 +1,1 @@
+"""The long-running service: watch → debounce → sync, reconcile, leader election."""

@@ -1,0 +1,310 @@
+"""`packsync run`: wires watcher → scheduler → syncer, leader election, HTTP,
+systemd notification and signals, and owns the lifecycle.
+
+Start-up order matters: HTTP first (probes answer while the first sync runs),
+then the watcher (so nothing written during the first sync is missed), then
+leader election; the first full sync runs once this daemon leads its group.
+Shutdown is the reverse, bounded: stop watching, let the in-flight pack
+transaction finish (or roll it back), release the leader lock, close pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Any
+
+import structlog
+
+from packsync import __version__
+from packsync.config import Settings
+from packsync.daemon.leader import LeaderElector, leader_lock_key
+from packsync.daemon.notify import SystemdNotifier
+from packsync.daemon.scheduler import FULL, SyncScheduler
+from packsync.daemon.state import DaemonState
+from packsync.daemon.syncer import PackSyncer, is_transient
+from packsync.daemon.watch import Batch, FsWatcher, RootTracker, WatcherUnavailable
+from packsync.daemon.watch import quiet_watchdog_warnings as _quiet_watchdog
+from packsync.http.app import create_app
+from packsync.http.server import HttpServer
+from packsync.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight pack transaction may finish within this
+TICK_SECONDS = 0.25  # base-dir flip check, watchdog pings, readiness bookkeeping
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.metrics = Metrics(__version__)
+        self.state = DaemonState(
+            metrics=self.metrics,
+            sync_group=settings.sync_group,
+            base_dir=str(settings.packs_base_dir),
+        )
+        self.notifier = SystemdNotifier()
+        self._stop = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._db_failed = False
+        self._ready_sent = False
+        self._last_ping = 0.0
+        self._rewatch_lock = asyncio.Lock()
+        self.syncer = PackSyncer(
+            settings, self.state, migrate=migrate, should_stop=lambda: self._stop.is_set()
+        )
+        self.scheduler = SyncScheduler(
+            quiet=settings.debounce_seconds,
+            max_wait=settings.debounce_max_wait_seconds,
+            run_pack=self.syncer.sync_pack,
+            run_full=self._run_full,
+            is_transient=is_transient,
+            can_run=lambda: self.elector.is_leader and not self._stop.is_set(),
+            on_db_state=self._on_db_state,
+            on_pending=self.metrics.pending_packs.set,
+        )
+        self.elector = LeaderElector(
+            self._connect,
+            leader_lock_key(settings.db_schema, settings.sync_group),
+            on_change=self._on_leader,
+            on_connection=self._on_connection,
+        )
+        self.roots = RootTracker(settings.packs_base_dir)
+        self.watcher: FsWatcher | None = None
+        self.http: HttpServer | None = None
+        self.state.pending = self.scheduler.pending
+        self.state.running = self.scheduler.running
+        self.state.tasks_alive = self._tasks_alive
+
+    # -- lifecycle -------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        _quiet_watchdog()
+        self._install_signals(loop)
+        log.info(
+            "packsync daemon starting",
+            version=__version__,
+            base_dir=str(self.settings.packs_base_dir),
+            sync_group=self.settings.sync_group,
+            db_schema=self.settings.db_schema,
+            database="embedded" if self.settings.database_url is None else "external",
+        )
+        try:
+            await self._start_http()
+            await self._start_watcher(loop)
+        except WatcherUnavailable as exc:
+            log.error("inotify watcher unavailable (watcher = inotify)", reason=str(exc))
+            await self._shutdown()
+            return 1
+        except OSError as exc:
+            log.error("cannot start", error=str(exc))
+            await self._shutdown()
+            return 1
+        self._spawn("scheduler", self.scheduler.run())
+        self._spawn("leader", self.elector.run())
+        self._spawn("reconcile", self._reconcile_loop())
+        self._spawn("tick", self._tick_loop())
+        self.notifier.status("starting: waiting for leadership and the first full sync")
+        await self._stop.wait()
+        await self._shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("stopping")
+            self._stop.set()
+            self.state.stopping = True
+            self.scheduler.stopping = True  # dispatch nothing new from now on
+            self.scheduler.wake()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reconcile, "signal")
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    def request_reconcile(self, trigger: str = "signal") -> None:
+        log.info("full reconcile requested", trigger=trigger)
+        self.scheduler.mark_now(FULL, trigger)
+
+    async def _shutdown(self) -> None:
+        self.state.stopping = True
+        self.notifier.stopping("stopping: finishing the in-flight sync")
+        if self.watcher is not None:
+            await asyncio.to_thread(self.watcher.stop)
+        await self.scheduler.stop(SHUTDOWN_GRACE_SECONDS)
+        for name in ("reconcile", "tick", "scheduler", "leader"):
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.elector.release()
+        await self.syncer.close()
+        if self.http is not None:
+            await self.http.stop()
+        self._remove_signals()
+        log.info("packsync daemon stopped")
+
+    def _spawn(self, name: str, coro: Any) -> None:
+        self._tasks[name] = asyncio.create_task(coro, name=name)
+
+    def _tasks_alive(self) -> bool:
+        core = ("scheduler", "leader", "reconcile", "tick")
+        http_ok = self.http is None or self.http.alive()
+        return http_ok and all(n in self._tasks and not self._tasks[n].done() for n in core)
+
+    # -- components ------------------------------------------------------------
+    async def _start_http(self) -> None:
+        cfg = self.settings.http
+        self.http = HttpServer(create_app(self.state), cfg.host, cfg.port)
+        port = await self.http.start()
+        self.state.http_port = port
+        log.info("http listening", host=cfg.host, port=port)
+
+    async def _start_watcher(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.watcher = FsWatcher(
+            loop,
+            self._on_fs_batch,
+            requested=self.settings.watcher,
+            polling_interval=self.settings.polling_interval_seconds,
+        )
+        self.state.watcher_alive = self.watcher.is_alive
+        await self._watch_root(self.roots.current)
+
+    async def _watch_root(self, root: str | None) -> None:
+        async with self._rewatch_lock:
+            await self._watch_root_locked(root)
+
+    async def _watch_root_locked(self, root: str | None) -> None:
+        assert self.watcher is not None
+        if root is None:
+            await asyncio.to_thread(self.watcher.stop)
+            self.watcher.root = None
+            self.state.set_watcher(None)
+            log.warning("packs base directory is missing; waiting for it", path=self.state.base_dir)
+            return
+        mode = await asyncio.to_thread(self.watcher.start, root)
+        self.state.set_watcher(mode, self.watcher.fallback_reason)
+        log.info("watching", path=self.state.base_dir, resolved=root, mode=mode)
+
+    async def _connect(self) -> Any:
+        from packsync.db.connection import connect
+
+        return await connect(self.settings)
+
+    # -- events ----------------------------------------------------------------
+    def _on_fs_batch(self, batch: Batch) -> None:
+        if batch.events:
+            self.metrics.fs_events.inc(batch.events)
+        if self.roots.changed():  # a git-sync flip: move the watcher along
+            self._spawn("rewatch", self._rewatch())
+            return
+        if batch.full_reasons:
+            log.info("full rescan requested", reasons=sorted(batch.full_reasons))
+            self.scheduler.mark(FULL, "watch")
+        for ref in batch.packs:
+            self.scheduler.mark(ref, "watch")
+
+    async def _rewatch(self) -> None:
+        log.info(
+            "packs base directory now points elsewhere; rescanning", resolved=self.roots.current
+        )
+        self.scheduler.mark(FULL, "watch")
+        await self._watch_root(self.roots.current)
+
+    def _on_leader(self, leader: bool) -> None:
+        self.state.set_role(leader)
+        if leader:
+            trigger = "reconcile" if self.state.first_sync_done else "startup"
+            self.scheduler.mark_now(FULL, trigger)
+            self.notifier.status("leader: syncing")
+        else:
+            self.notifier.status("standby: another daemon of this sync group leads")
+        self.scheduler.wake()
+
+    def _on_connection(self, _up: bool) -> None:
+        self._refresh_db_state()
+
+    def _refresh_db_state(self) -> None:
+        connected = self.elector.connected
+        self.state.set_db_up(connected and not self._db_failed)
+        self.state.standby_ready = connected and self.elector.attempts > 0
+
+    def _on_db_state(self, up: bool) -> None:
+        if up == (not self._db_failed):
+            return
+        self._db_failed = not up
+        self._refresh_db_state()
+        if up:
+            log.info("database reachable again")
+            self.notifier.status("leader: database reachable again, catching up")
+        else:
+            self.notifier.status("degraded: database unreachable, retrying")
+
+    async def _run_full(self, trigger: str, explained: Any) -> None:
+        await self.syncer.sync_full(trigger, explained)
+        if self.watcher is not None and await asyncio.to_thread(self.watcher.over_limit):
+            log.warning("inotify watch budget exceeded by new folders; switching to polling")
+            self.watcher.requested = "polling"
+            await self._watch_root(self.roots.current)
+        if not self.state.first_sync_done:
+            self.state.first_sync_done = True
+            log.info("first full sync done", packs=len(self.state.packs))
+        self.notifier.status(f"leader: {len(self.state.packs)} packs in sync")
+
+    # -- periodic --------------------------------------------------------------
+    async def _reconcile_loop(self) -> None:
+        interval = self.settings.reconcile_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            self.scheduler.mark_now(FULL, "reconcile")
+
+    async def _tick_loop(self) -> None:
+        """Base-dir flips, readiness bookkeeping and systemd watchdog pings."""
+        interval = self.notifier.watchdog_interval()
+        while True:
+            if self.roots.changed():
+                await self._rewatch()
+            self._refresh_db_state()
+            self._maybe_ready()
+            now = time.monotonic()
+            # an unhealthy daemon stops pinging, so systemd restarts it
+            due = interval is not None and now - self._last_ping >= interval
+            if due and self.state.live()[0]:
+                self.notifier.watchdog()
+                self._last_ping = now
+            await asyncio.sleep(TICK_SECONDS)
+
+    def _maybe_ready(self) -> None:
+        """READY=1 once the daemon is in its steady state: leader after the first
+        full sync, or standby on a live connection, or (degraded) once the
+        database has been found unreachable: the daemon is up and retrying, and
+        systemd must not kill it for a database outage."""
+        if self._ready_sent:
+            return
+        if self.state.first_sync_done:
+            status = f"leader: {len(self.state.packs)} packs in sync"
+        elif self.state.role == "standby" and self.elector.connected and self.elector.attempts:
+            status = "standby: another daemon of this sync group leads"
+        elif self.elector.failures or self._db_failed:
+            status = "degraded: database unreachable, retrying"
+        else:
+            return
+        self._ready_sent = True
+        self.notifier.ready(status)
+
+
+async def run_daemon(settings: Settings, *, migrate: bool = True) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop, 1 when it cannot start."""
+    return await Daemon(settings, migrate=migrate).run()

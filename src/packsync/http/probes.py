@@ -1,0 +1,43 @@
+"""Probes and metrics. They run on the daemon's own loop: a stalled loop
+fails them, which is the point of a liveness probe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from packsync.daemon.state import DaemonState
+from packsync.metrics import CONTENT_TYPE
+
+router = APIRouter()
+
+
+def _state(request: Request) -> DaemonState:
+    state: DaemonState = request.app.state.daemon
+    return state
+
+
+@router.get("/healthz", summary="Liveness: event loop and watcher alive (no database check)")
+async def healthz(request: Request) -> JSONResponse:
+    ok, checks = _state(request).live()
+    body: dict[str, Any] = {"status": "ok" if ok else "failing", "checks": checks}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/readyz", summary="Readiness: first full sync done and database reachable")
+async def readyz(request: Request) -> JSONResponse:
+    ok, checks = _state(request).ready()
+    body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/status", summary="Role, watcher mode, per-pack last sync and error counts")
+async def status(request: Request) -> JSONResponse:
+    return JSONResponse(_state(request).status())
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,105 @@
+"""PostgreSQL stopped and restarted under a running daemon (a server this test
+owns, not the shared one): the daemon keeps watching, remembers dirty packs,
+retries with backoff and converges when the database returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from packsync.config import Settings
+from tests.daemon_support import InProcess, fast_settings, safe_workflows, until
+from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+
+
+class OwnServer:
+    def __init__(self, pgdata: Path) -> None:
+        import pgserver
+
+        self.pgdata = pgdata
+        self.server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        self.url = str(self.server.get_uri())
+
+    def stop(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()
+
+
+@pytest.fixture
+def own_pg(tmp_path: Path) -> Iterator[OwnServer]:
+    server = OwnServer(tmp_path / "own-pg")
+    yield server
+    server.start()  # cleanup expects a running server
+    server.server.cleanup()
+
+
+async def test_database_outage_is_survived_and_caught_up(
+    settings: Settings, own_pg: OwnServer
+) -> None:
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    s = fast_settings(settings, database_url=SecretStr(own_pg.url))
+
+    async def rows() -> dict[str, str | None] | None:
+        return await safe_workflows(own_pg.url, s.db_schema)
+
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.state.first_sync_done, 30, what="first full sync")
+        assert (await rows()) == {"alpha.one": "One"}
+        url = f"http://127.0.0.1:{daemon.state.http_port}"
+
+        own_pg.stop()
+        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("During outage"))
+        make_pack(base, "beta", {"b.yaml": workflow_yaml("B")})
+        await until(lambda: not daemon.state.db_up, 30, what="database seen down")
+        await until(
+            lambda: (
+                {"alpha", "beta"} <= set(daemon.scheduler.pending()) or daemon.elector.failures > 0
+            ),
+            30,
+            what="dirty packs remembered",
+        )
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            assert (await client.get("/healthz")).status_code == 200  # liveness ignores the db
+            assert (await client.get("/readyz")).status_code == 503
+            metrics = (await client.get("/metrics")).text
+            assert "packsync_db_up 0.0" in metrics
+        assert daemon.state.role == "standby"  # lost the lock connection: stepped down
+
+        own_pg.start()
+
+        async def converged() -> bool:
+            got = await rows()
+            return got == {"alpha.one": "During outage", "beta.b": "B"}
+
+        await until(converged, 60, what="caught up after the outage")
+        await until(lambda: daemon.state.db_up and daemon.state.role == "leader", 30)
+        assert daemon.state.tasks_alive()
+
+
+async def test_daemon_starts_while_database_is_down(settings: Settings, own_pg: OwnServer) -> None:
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    own_pg.stop()
+    s = fast_settings(settings, database_url=SecretStr(own_pg.url))
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.elector.failures >= 2, 30, what="retrying")
+        assert not daemon.state.first_sync_done and daemon.state.tasks_alive()
+        own_pg.start()
+
+        async def synced() -> bool:
+            return (await safe_workflows(own_pg.url, s.db_schema)) == {"alpha.one": "One"}
+
+        await until(synced, 60, what="synced once the database is up")
+        await until(lambda: daemon.state.first_sync_done, 30)

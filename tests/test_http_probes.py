@@ -1,0 +1,139 @@
+"""Probes and /metrics served by uvicorn on the test's own loop (port 0)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from packsync.daemon.state import DaemonState, PackStatus
+from packsync.http.app import create_app
+from packsync.http.server import HttpServer
+from packsync.metrics import Metrics
+
+SPEC_METRICS = {
+    "packsync_sync_runs": ("counter", {"trigger", "outcome"}),
+    "packsync_sync_duration_seconds": ("histogram", set()),
+    "packsync_workflow_changes": ("counter", {"change"}),
+    "packsync_workflows": ("gauge", set()),
+    "packsync_packs": ("gauge", set()),
+    "packsync_invalid_files": ("gauge", set()),
+    "packsync_fs_events": ("counter", set()),
+    "packsync_pending_packs": ("gauge", set()),
+    "packsync_reconcile_drift": ("counter", set()),
+    "packsync_last_success_timestamp_seconds": ("gauge", set()),
+    "packsync_db_up": ("gauge", set()),
+    "packsync_leader": ("gauge", set()),
+    "packsync_watcher_polling": ("gauge", set()),
+    "packsync_build_info": ("gauge", {"version"}),
+}
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[DaemonState, httpx.AsyncClient]]:
+    state = DaemonState(metrics=Metrics("9.9.9"), sync_group="g1", base_dir="/packs")
+    server = HttpServer(create_app(state), "127.0.0.1", 0)
+    port = await server.start()
+    assert port > 0
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        yield state, client
+    await server.stop()
+
+
+async def test_metrics_has_every_spec_metric_initialised(
+    served: tuple[DaemonState, httpx.AsyncClient],
+) -> None:
+    _, client = served
+    resp = await client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(resp.text)}
+    for name, (kind, labels) in SPEC_METRICS.items():
+        fam = families[name]
+        assert fam.type == kind, name
+        assert fam.samples, f"{name} has no series"
+        for sample in fam.samples:
+            assert set(sample.labels) - {"le"} == labels, (name, sample.labels)
+            assert "pack" not in sample.labels
+    runs = [s for s in families["packsync_sync_runs"].samples if s.name.endswith("_total")]
+    assert {s.labels["trigger"] for s in runs} == {
+        "startup",
+        "watch",
+        "reconcile",
+        "api",
+        "cli",
+        "signal",
+    }
+    assert all(s.value == 0 for s in runs)
+    info = families["packsync_build_info"].samples[0]
+    assert info.labels == {"version": "9.9.9"} and info.value == 1
+
+
+async def test_recorded_sync_shows_up(served: tuple[DaemonState, httpx.AsyncClient]) -> None:
+    state, client = served
+    state.metrics.record_sync(
+        trigger="watch", outcome="ok", duration=0.02, created=2, unchanged=3, finished_at=1.7e9
+    )
+    text = (await client.get("/metrics")).text
+    assert 'packsync_sync_runs_total{outcome="ok",trigger="watch"} 1.0' in text
+    assert 'packsync_workflow_changes_total{change="created"} 2.0' in text
+    assert "packsync_last_success_timestamp_seconds 1.7e+09" in text
+
+
+async def test_healthz_and_readyz_follow_state(
+    served: tuple[DaemonState, httpx.AsyncClient],
+) -> None:
+    state, client = served
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["initial_sync"] is False
+    state.set_role(True)
+    state.first_sync_done = True
+    state.set_db_up(True)
+    assert (await client.get("/readyz")).status_code == 200
+    state.set_db_up(False)  # readiness checks the database, liveness never does
+    assert (await client.get("/readyz")).status_code == 503
+    assert (await client.get("/healthz")).status_code == 200
+    state.watcher_alive = lambda: False
+    dead = await client.get("/healthz")
+    assert dead.status_code == 503 and dead.json()["checks"]["watcher"] is False
+
+
+async def test_status_json(served: tuple[DaemonState, httpx.AsyncClient]) -> None:
+    state, client = served
+    state.set_role(True)
+    state.set_watcher("polling", "too many folders")
+    state.packs["demo"] = PackStatus(last_sync=1.7e9, last_outcome="ok", syncs=2, errors=1)
+    state.pending = lambda: ["other"]
+    body = (await client.get("/status")).json()
+    assert body["role"] == "leader"
+    assert body["watcher"] == {
+        "mode": "polling",
+        "alive": True,
+        "fallback_reason": "too many folders",
+    }
+    assert body["pending_packs"] == ["other"]
+    assert body["packs"]["demo"]["errors"] == 1 and body["packs"]["demo"]["syncs"] == 2
+    assert body["packs"]["demo"]["last_sync"].startswith("2023-11-14T")
+
+
+async def test_a_stalled_loop_fails_the_probe(
+    served: tuple[DaemonState, httpx.AsyncClient],
+) -> None:
+    import concurrent.futures
+    import time
+
+    _, client = served
+    url = str(client.base_url.join("/healthz"))
+
+    def probe() -> int:
+        return httpx.get(url, timeout=0.5).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(probe)
+        time.sleep(1.5)  # the loop the server runs on is blocked
+        with pytest.raises(httpx.TimeoutException):
+            future.result(timeout=10)
+    assert (await client.get("/healthz")).status_code == 200
