@@ -1,8 +1,8 @@
 """Property-based run of /api/v1 against its own OpenAPI document (schemathesis).
 
-The app is served by a real uvicorn on the test's event loop (as in the
-daemon); schemathesis generates valid and invalid requests from
-/openapi.json in a worker thread and checks that no answer is a 5xx and that
+The app is served by the daemon's uvicorn wrapper on the test's event loop;
+schemathesis generates valid and invalid requests from /openapi.json in a
+worker thread and checks that no answer is a 5xx and that
 every answer matches the documented status codes and schemas. The number of
 examples is bounded so the run stays well under a minute.
 """
@@ -10,17 +10,16 @@ examples is bounded so the run stays well under a minute.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import NonInteractiveExampleWarning
 
+from packsync.http.server import HttpServer
 from packsync.service import SyncService
 from tests.apihelpers import AUTH
 from tests.packfactory import make_pack, workflow_yaml
@@ -28,13 +27,6 @@ from tests.packfactory import make_pack, workflow_yaml
 pytest_plugins = ["tests.apifixtures"]
 
 EXAMPLES = 40  # per operation and generation mode
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _fuzz(base_url: str) -> dict[str, Any]:
@@ -95,21 +87,14 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     # phase reaches the success paths
     make_pack(packs, "demo", {"deploy.yaml": workflow_yaml("Deploy")})
     assert (await api_service.sync_pack("demo", trigger="cli")).created == 1
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    serving = asyncio.create_task(server.serve())
+    server = HttpServer(api_app, "127.0.0.1", 0)  # the daemon's uvicorn wrapper
+    port = await server.start()
     try:
-        while not server.started:
-            assert not serving.done(), "uvicorn did not start"
-            await asyncio.sleep(0.02)
         started = time.monotonic()
         stats = await asyncio.to_thread(_fuzz, f"http://127.0.0.1:{port}")
         elapsed = time.monotonic() - started
     finally:
-        server.should_exit = True
-        await serving
+        await server.stop()
     print(f"schemathesis: {stats['calls']} calls in {elapsed:.1f} s")
     for key, n in sorted(stats["statuses"].items()):
         print(f"  {key}: {n}")
