@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -197,3 +198,20 @@ async def test_never_registered_failing_file_explains_the_404(
     assert error["details"]["file"].endswith("ops/workflows/fresh.yaml")
     assert "fails validation" in error["message"]
     assert error["details"]["diagnostics"][0]["code"] == "required"
+
+
+async def test_odd_stored_errors_do_not_break_reads(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool
+) -> None:
+    """An error row written by another version in another shape still reads."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO workflow_sync_error (pack_ref, file_path, ref, errors)"
+            " VALUES ('ops', 'workflows/deploy.yaml', 'ops.deploy', $1::jsonb)",
+            [{"message": "old shape", "severity": "fatal"}, {"code": "x"}],
+        )
+    response = await client.get("/api/v1/workflows/ops.deploy")
+    assert response.status_code == 200, response.text
+    errors = response.json()["data"]["sync_errors"]
+    assert len(errors) == 2 and errors[0]["message"] == "old shape"
+    assert all(e["severity"] == "error" for e in errors)

@@ -12,6 +12,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from packsync.diagnostics import Diagnostic, Severity
 from packsync.http.api.models import (
     DiagnosticModel,
@@ -36,7 +38,18 @@ def as_dict(row: Any) -> dict[str, Any]:
 
 def diagnostic(d: Diagnostic | Mapping[str, Any]) -> DiagnosticModel:
     data = d.to_dict() if isinstance(d, Diagnostic) else dict(d)
-    return DiagnosticModel.model_validate(data)
+    try:
+        return DiagnosticModel.model_validate(data)
+    except ValidationError:
+        # A stored error row in an older or foreign shape must not break a read.
+        return DiagnosticModel(
+            file=str(data.get("file", "")),
+            line=0,
+            column=0,
+            code=str(data.get("code", "unknown")),
+            severity="error",
+            message=str(data.get("message", data)),
+        )
 
 
 def summary(row: Any) -> WorkflowSummary:
