@@ -140,3 +140,21 @@ async def test_not_ready_without_database(api_settings: Settings, packs: Path) -
         # validation needs no database at all
         response = await c.post("/api/v1/packs/ops/workflows/validate")
         assert response.status_code == 200, response.text
+
+
+async def test_lost_database_is_503(api_settings: Settings, pool: asyncpg.Pool) -> None:
+    """A database that goes away mid-flight answers 503 with Retry-After, not 500."""
+    from packsync.db.connection import create_pool
+
+    own = await create_pool(api_settings)
+    app = build_app(api_settings, own)
+    await own.close()
+    async with client_for(app, **AUTH) as c:
+        for method, url in ENDPOINTS[:-1]:
+            body = {"label": "x"} if method == "PUT" else None
+            if url == "/api/v1/workflows" and method == "POST":
+                body = {"ref": "ops.x", "definition": {"version": "1", "tasks": []}}
+            response = await c.request(method, url, json=body)
+            assert response.status_code == 503, (method, url, response.text)
+            assert error_of(response)["code"] == "database-unavailable"
+            assert response.headers["retry-after"] == "5"
