@@ -313,3 +313,29 @@ async def test_a_file_never_overwrites_an_api_workflow(
     data = (await client.get("/api/v1/workflows/ops.notify")).json()["data"]
     assert data["source"] == "api" and data["label"] == "Notify"
     assert data["definition"] == created["definition"]
+
+
+async def test_oversized_bodies_are_413(client: httpx.AsyncClient, catalogue: None) -> None:
+    big = b'{"ref": "ops.x", "definition": {"version": "1", "pad": "' + b"x" * (4 << 20) + b'"}}'
+    response = await client.post(
+        "/api/v1/workflows", content=big, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413 and error_of(response)["code"] == "payload-too-large"
+
+    async def chunks() -> Any:  # no Content-Length: counted while streaming
+        yield b'{"ref": "ops.x", "definition": {"pad": "'
+        for _ in range(5):
+            yield b"x" * (1 << 20)
+        yield b'"}}'
+
+    response = await client.put(
+        "/api/v1/workflows/ops.deploy",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413 and error_of(response)["code"] == "payload-too-large"
+    # just under the cap is read normally (and then judged on its content)
+    response = await client.post(
+        "/api/v1/workflows", json={"ref": "ops.y", "definition": GOOD, "description": "d" * 1000}
+    )
+    assert response.status_code == 201, response.text

@@ -81,6 +81,7 @@ def _describe(status: int) -> str:
         403: "The API is disabled: no api_token is configured.",
         404: "No such workflow or pack.",
         409: "Conflict: duplicate ref, or the workflow is managed by a file.",
+        413: "Request body over the cap (4 x max_file_size).",
         422: "The request or the workflow definition is invalid (located diagnostics).",
         503: "Standby replica (writes go to the leader), database unreachable, or packs "
         "directory unavailable.",

@@ -208,7 +208,7 @@ def _written(result: WriteResult, verb: str) -> str:
     description="Validated with the same checks as workflow files; 422 lists the located "
     "diagnostics with JSON paths into the request body. The pack must be registered. "
     "Answers 503 on a standby replica.",
-    responses=responses(400, 404, 409, 422, 503),
+    responses=responses(400, 404, 409, 413, 422, 503),
     dependencies=[Depends(require_leader)],
 )
 async def create_workflow(
@@ -245,7 +245,7 @@ async def create_workflow(
     summary="Update an API-managed workflow (partial)",
     description="Only the fields sent change; the result is re-validated. A file-managed "
     "workflow answers 409 naming the file to edit. Answers 503 on a standby replica.",
-    responses=responses(400, 404, 409, 422, 503),
+    responses=responses(400, 404, 409, 413, 422, 503),
     dependencies=[Depends(require_leader)],
 )
 async def update_workflow(
