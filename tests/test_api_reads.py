@@ -64,6 +64,10 @@ async def test_filters(client: httpx.AsyncClient, catalogue: None) -> None:
     assert await refs(client, search="100%") == []  # wildcards are literal
     assert await refs(client, pack="web") == ["web.build"]
     assert await refs(client, pack="nope") == []
+    assert await refs(client, pack_ref="web") == ["web.build"]  # Attune's name
+    response = await client.get("/api/v1/workflows", params={"pack": "web", "pack_ref": "ops"})
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "conflicting-parameters"
     assert await refs(client, pack="ops", tags="prod", enabled="true", search="dep") == [
         "ops.deploy"
     ]

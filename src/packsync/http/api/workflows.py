@@ -110,10 +110,15 @@ async def list_page(
 async def list_workflows(
     filters: ListFilters = Depends(),  # noqa: B008
     pack: str | None = Query(None, max_length=255, description="Only workflows of this pack."),
+    pack_ref: str | None = Query(
+        None, max_length=255, description="Alias of `pack` (the name Attune's API uses)."
+    ),
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
 ) -> WorkflowListResponse:
-    check_params(pack=pack)
-    return await list_page(reader, filters, pack)
+    check_params(pack=pack, pack_ref=pack_ref)
+    if pack is not None and pack_ref is not None and pack != pack_ref:
+        raise ApiError(400, "conflicting-parameters", "'pack' and 'pack_ref' name different packs")
+    return await list_page(reader, filters, pack if pack is not None else pack_ref)
 
 
 async def _detail(reader: WorkflowReader, ref: str) -> Any:
