@@ -12,7 +12,7 @@ import pytest
 
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState
-from packsync.http.api import configure_api, mount_api
+from packsync.http.api import configure_api
 from packsync.http.app import create_app
 from packsync.http.server import HttpServer
 from packsync.metrics import Metrics
@@ -27,8 +27,7 @@ async def daemon_http(
     api_settings: Settings, pool: asyncpg.Pool
 ) -> AsyncIterator[tuple[DaemonState, str]]:
     state = DaemonState(metrics=Metrics("9.9.9"), sync_group="default")
-    app = create_app(state)
-    mount_api(app)
+    app = create_app(state)  # the daemon's app mounts /api/v1 itself
     service = SyncService(api_settings, pool)
     # no is_leader: the daemon state's role decides
     configure_api(

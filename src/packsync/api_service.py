@@ -154,30 +154,6 @@ def locate(diagnostic: Diagnostic, origin: Mapping[str, str], display: str) -> D
     )
 
 
-def revalidatable(definition: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored (normalised) definition in a form the validator accepts again.
-
-    The normaliser writes unconditional transitions as `when: null`, which the
-    validator rejects as input; an absent `when` means the same thing. Only
-    that key is touched: nulls elsewhere (task inputs, defaults) are data.
-    """
-    doc = copy.deepcopy(dict(definition))
-
-    def walk(tasks: Any) -> None:
-        if not isinstance(tasks, list):
-            return
-        for task in tasks:
-            if not isinstance(task, dict):
-                continue
-            for transition in task.get("next") or []:
-                if isinstance(transition, dict) and transition.get("when", "") is None:
-                    del transition["when"]
-            walk(task.get("tasks"))
-
-    walk(doc.get("tasks"))
-    return doc
-
-
 def definition_hash(definition: Any) -> str:
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -303,7 +279,8 @@ class ApiWorkflowService:
         row = self._writable(ref, await self._fetch(ref))
         pack_ref = str(row["pack_ref"])
         base = patch.get("definition")
-        definition = dict(base) if base is not None else revalidatable(row["definition"] or {})
+        # The stored (normalised) form is itself valid input: re-validate it as is.
+        definition = dict(base if base is not None else row["definition"] or {})
         overrides = {k: v for k, v in patch.items() if k in FIELD_KEYS}
         # Keep stored column values the new document does not restate.
         stored = {

@@ -224,7 +224,7 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from packsync.daemon.runner import run_daemon
 
-    return asyncio.run(run_daemon(settings))
+    return asyncio.run(run_daemon(settings, migrate=not args.no_migrate))
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {

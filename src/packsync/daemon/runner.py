@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -27,9 +27,15 @@ from packsync.daemon.state import DaemonState
 from packsync.daemon.syncer import PackSyncer, is_transient
 from packsync.daemon.watch import Batch, FsWatcher, RootTracker, WatcherUnavailable
 from packsync.daemon.watch import quiet_watchdog_warnings as _quiet_watchdog
+from packsync.http.api import configure_api
 from packsync.http.app import create_app
 from packsync.http.server import HttpServer
 from packsync.metrics import Metrics
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from packsync.service import SyncService
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +81,7 @@ class Daemon:
         self.roots = RootTracker(settings.packs_base_dir)
         self.watcher: FsWatcher | None = None
         self.http: HttpServer | None = None
+        self.app: FastAPI | None = None
         self.state.pending = self.scheduler.pending
         self.state.running = self.scheduler.running
         self.state.tasks_alive = self._tasks_alive
@@ -107,6 +114,7 @@ class Daemon:
         self._spawn("leader", self.elector.run())
         self._spawn("reconcile", self._reconcile_loop())
         self._spawn("tick", self._tick_loop())
+        self._spawn("api", self._connect_api())
         self.notifier.status("starting: waiting for leadership and the first full sync")
         await self._stop.wait()
         await self._shutdown()
@@ -143,7 +151,7 @@ class Daemon:
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
         await self.scheduler.stop(SHUTDOWN_GRACE_SECONDS)
-        for name in ("rewatch", "reconcile", "tick", "scheduler", "leader"):
+        for name in ("api", "rewatch", "reconcile", "tick", "scheduler", "leader"):
             task = self._tasks.pop(name, None)
             if task is not None:
                 task.cancel()
@@ -167,7 +175,12 @@ class Daemon:
     # -- components ------------------------------------------------------------
     async def _start_http(self) -> None:
         cfg = self.settings.http
-        self.http = HttpServer(create_app(self.state), cfg.host, cfg.port)
+        app = create_app(self.state)
+        self.app = app
+        # Until the database is connected the API answers 503 (never open: the
+        # token check comes first); leaders and standbys alike serve reads.
+        self._configure_api(None)
+        self.http = HttpServer(app, cfg.host, cfg.port)
         port = await self.http.start()
         self.state.http_port = port
         log.info("http listening", host=cfg.host, port=port)
@@ -197,6 +210,34 @@ class Daemon:
         mode = await asyncio.to_thread(self.watcher.start, root)
         self.state.set_watcher(mode, self.watcher.fallback_reason)
         log.info("watching", path=self.state.base_dir, resolved=root, mode=mode)
+
+    async def _connect_api(self) -> None:
+        """Give the REST API the pool and service as soon as the database
+        answers (standbys too: they serve reads), retrying with backoff."""
+        delay = 0.5
+        while True:
+            try:
+                service = await self.syncer.service()
+            except Exception as exc:
+                if not is_transient(exc) and not _is_unavailable(exc):
+                    log.exception("the REST API cannot reach the database")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            self._configure_api(service)
+            return
+
+    def _configure_api(self, service: SyncService | None) -> None:
+        if self.app is None:
+            return
+        configure_api(
+            self.app,
+            settings=self.settings,
+            pool=service.pool if service is not None else None,
+            service=service,
+            syncer=self.syncer if service is not None else None,
+            is_leader=lambda: self.elector.is_leader,
+        )
 
     async def _connect(self) -> Any:
         from packsync.db.connection import connect
@@ -315,6 +356,12 @@ class Daemon:
             return
         self._ready_sent = True
         self.notifier.ready(status)
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    from packsync.db.connection import DatabaseUnavailable
+
+    return isinstance(exc, DatabaseUnavailable)
 
 
 async def run_daemon(settings: Settings, *, migrate: bool = True) -> int:

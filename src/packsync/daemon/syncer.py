@@ -37,13 +37,6 @@ _RETRYABLE_PG = (
     asyncpg.exceptions.QueryCanceledError,  # statement_timeout
 )
 
-_GAUGES_SQL = """
-SELECT (SELECT count(*) FROM pack WHERE sync_group = $1) AS packs,
-       (SELECT count(*) FROM workflow_definition w JOIN pack p ON p.id = w.pack
-         WHERE p.sync_group = $1) AS workflows,
-       (SELECT count(*) FROM workflow_sync_error WHERE sync_group = $1) AS invalid
-"""
-
 
 class SweepInterrupted(Exception):
     """Raised between packs of a full sweep when the daemon stops or is no
@@ -96,8 +89,21 @@ class PackSyncer:
                 self._service = SyncService(self.settings, pool)
             return self._service
 
+    @property
+    def pool(self) -> asyncpg.Pool | None:
+        return self._pool
+
     # -- one pack ------------------------------------------------------------
     async def sync_pack(self, ref: str, trigger: str) -> None:
+        await self.run_pack(ref, trigger)
+
+    async def sync_now(self, ref: str) -> PackResult:
+        """`POST /api/v1/packs/{ref}/workflows/sync`. Safe beside the watcher's
+        syncs: the service serialises every sync of a pack (daemon, API, CLI)
+        with a per-pack transaction lock and reads the disk after taking it."""
+        return await self.run_pack(ref, "api")
+
+    async def run_pack(self, ref: str, trigger: str) -> PackResult:
         service = await self.service()
         started = time.monotonic()
         with structlog.contextvars.bound_contextvars(pack=ref):
@@ -108,6 +114,7 @@ class PackSyncer:
                 raise
             self._record(result, trigger, time.monotonic() - started)
         await self.refresh_gauges()
+        return result
 
     # -- full sweep ----------------------------------------------------------
     async def sync_full(self, trigger: str, explained: Callable[[], set[str]]) -> bool:
@@ -198,19 +205,16 @@ class PackSyncer:
 
     async def refresh_gauges(self) -> None:
         """packs/workflows/invalid_files gauges from the database (best effort)."""
-        if self._pool is None:
+        if self._service is None:
             return
         try:
-            row = await asyncio.wait_for(
-                self._pool.fetchrow(_GAUGES_SQL, self.settings.sync_group), 5.0
-            )
+            stats = await asyncio.wait_for(self._service.stats(), 5.0)
         except Exception as exc:
             log.debug("could not refresh gauges", error=str(exc))
             return
-        if row is not None:
-            self.metrics.packs.set(row["packs"])
-            self.metrics.workflows.set(row["workflows"])
-            self.metrics.invalid_files.set(row["invalid"])
+        self.metrics.packs.set(stats["packs"])
+        self.metrics.workflows.set(stats["workflows"])
+        self.metrics.invalid_files.set(stats["invalid_files"])
 
     async def close(self) -> None:
         pool, self._pool, self._service = self._pool, None, None
