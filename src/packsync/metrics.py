@@ -8,10 +8,20 @@ instead of "no data". No metric carries a per-pack label (unbounded cardinality)
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from packsync import __version__
+
+# `*_created` timestamp series double the exposition for no use on a dashboard.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 TRIGGERS = ("startup", "watch", "reconcile", "api", "cli", "signal")
 # PackResult.outcome values (packsync.results), plus "error" for a sync that raised.

@@ -78,11 +78,12 @@ class SyncService:
             )
             return result
         started = datetime.now(UTC)
+        clock = time.monotonic()
         result = await self._sync_one(ref, refusal=None, decided=False, shared=None)
         await self._record_run(
             ref, trigger, started, result.outcome, result.message, result.counts()
         )
-        _log_result(result, trigger)
+        _log_result(result, trigger, time.monotonic() - clock)
         return result
 
     async def sync_all(
@@ -129,6 +130,7 @@ class SyncService:
         for ref in sorted(wanted):
             if not PACK_REF.match(ref):
                 continue
+            clock = time.monotonic()
             result = await self._sync_one(ref, refusal=refusal, decided=True, shared=shared)
             if only is not None and result.message == NOT_FOUND:
                 # the user named a pack that is neither on disk nor registered
@@ -138,7 +140,7 @@ class SyncService:
                 )
             report.packs.append(result)
             if result.changed or result.outcome not in ("ok", "removed"):
-                _log_result(result, trigger)
+                _log_result(result, trigger, time.monotonic() - clock)
             if result.outcome == "refused":
                 report.refused_deletes.append(ref)
             if progress is not None:
@@ -425,13 +427,14 @@ def _internal_error(ref: str, pack_root: str, exc: Exception) -> PackResult:
     return result
 
 
-def _log_result(result: PackResult, trigger: str) -> None:
+def _log_result(result: PackResult, trigger: str, duration: float) -> None:
     level = "info" if result.outcome in ("ok", "removed") else "warning"
     getattr(_log, level)(
         "pack synced",
         pack=result.pack_ref,
         trigger=trigger,
         outcome=result.outcome,
+        duration_ms=round(duration * 1000, 1),
         **result.counts(),
         **({"message": result.message} if result.message else {}),
     )
