@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 
 import httpx
@@ -80,6 +82,21 @@ async def test_recorded_sync_shows_up(served: tuple[DaemonState, httpx.AsyncClie
     assert 'packsync_sync_runs_total{outcome="ok",trigger="watch"} 1.0' in text
     assert 'packsync_workflow_changes_total{change="created"} 2.0' in text
     assert "packsync_last_success_timestamp_seconds 1.7e+09" in text
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool not installed (Debian package prometheus; .ci/run installs it)",
+)
+async def test_metrics_pass_promtool_lint(served: tuple[DaemonState, httpx.AsyncClient]) -> None:
+    state, client = served
+    state.metrics.record_sync(trigger="watch", outcome="ok", duration=0.02, created=1)
+    text = (await client.get("/metrics")).text
+    proc = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "" and proc.stderr.strip() == "", proc.stdout + proc.stderr
 
 
 async def test_healthz_and_readyz_follow_state(
