@@ -28,9 +28,8 @@ from packsync.config import Settings
 from packsync.db import queries, reads
 from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
-from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_checksum
-from packsync.pipeline.model import HostCatalog, ScannedPack, ScanResult
-from packsync.pipeline.parse import parse_action_meta
+from packsync.pipeline.catalog import CatalogCache
+from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
 from packsync.pipeline.plan import (
     NOT_FOUND,
     PlanOptions,
@@ -60,6 +59,10 @@ class SyncService:
         self.pool = pool
         # Monotonic time the mass-delete condition was first seen (None: not present).
         self._mass_delete_since: float | None = None
+        # The host's action catalog: packs are looked up when a workflow refers
+        # to them, re-listed only when their folders changed, and every stamp
+        # is dropped at the start of a sweep (pipeline/catalog.py has the rule).
+        self._catalog = CatalogCache(settings.packs_base_dir)
 
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
@@ -79,7 +82,7 @@ class SyncService:
             return result
         started = datetime.now(UTC)
         clock = time.monotonic()
-        result = await self._sync_one(ref, refusal=None, decided=False, shared=None)
+        result = await self._sync_one(ref, refusal=None, decided=False)
         await self._record_run(
             ref, trigger, started, result.outcome, result.message, result.counts()
         )
@@ -119,9 +122,7 @@ class SyncService:
         gone, refusal = await self._gone_packs(
             on_disk if names is not None else None, allow_mass_delete
         )
-        shared = await asyncio.to_thread(
-            build_catalog, ScanResult(base_dir=base, base_ok=names is not None)
-        )
+        self._catalog.forget()  # the sweep re-lists every pack it looks up
         wanted = set(on_disk) | set(gone)
         if only is not None:
             wanted = (wanted & set(only)) | set(only)
@@ -131,7 +132,7 @@ class SyncService:
             if not PACK_REF.match(ref):
                 continue
             clock = time.monotonic()
-            result = await self._sync_one(ref, refusal=refusal, decided=True, shared=shared)
+            result = await self._sync_one(ref, refusal=refusal, decided=True)
             if only is not None and result.message == NOT_FOUND:
                 # the user named a pack that is neither on disk nor registered
                 result.outcome = "pack-error"
@@ -212,15 +213,13 @@ class SyncService:
             update_existing=self.settings.update_existing,
         )
 
-    def _load(
-        self, ref: str, registered: RegisteredPack, shared: HostCatalog | None
-    ) -> LoadedPack | PackResult | None:
+    def _load(self, ref: str, registered: RegisteredPack) -> LoadedPack | PackResult | None:
         """Scan + parse one pack (blocking: runs in a worker thread). Returns
         None when the folder is gone, a PackResult when nothing changed.
 
-        `shared`: the sweep's catalog of every pack on the host (file stems),
-        built once per sweep; listing every pack for every pack would make a
-        sweep quadratic (300 packs: 270k listdir calls, seconds of work).
+        The host catalog is a view that looks up only the packs this pack's
+        workflows refer to (never a listing of every pack per sync: quadratic
+        in a storm), each re-listed only when its folders changed.
         """
         base = self.settings.packs_base_dir
         scanned = scan_pack(base, ref, max_file_size=self.settings.max_file_size)
@@ -230,22 +229,17 @@ class SyncService:
         unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
         if unchanged is not None:
             return unchanged
-        if shared is None:
-            catalog = build_catalog(ScanResult(base_dir=base, base_ok=True, packs={ref: scanned}))
-        else:
-            catalog = HostCatalog(dict(shared.actions_by_pack))
-            own = shared.actions_by_pack.get(ref, set()) | _own_actions(scanned)
-            catalog.actions_by_pack[ref] = own
+        catalog = self._catalog.view()
+        packs = catalog.actions_by_pack
+        packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
         return load_pack(scanned, catalog, known=registered.known())
 
-    async def _sync_one(
-        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
-    ) -> PackResult:
+    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
         evaluated here (sync_pack)."""
         try:
-            return await self._sync_one_tx(ref, refusal=refusal, decided=decided, shared=shared)
+            return await self._sync_one_tx(ref, refusal=refusal, decided=decided)
         except asyncpg.PostgresError as exc:
             if is_connection_error(exc) or not _is_data_error(exc):
                 raise
@@ -262,15 +256,13 @@ class SyncService:
             )
             return result
 
-    async def _sync_one_tx(
-        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
-    ) -> PackResult:
+    async def _sync_one_tx(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
             try:
-                loaded = await asyncio.to_thread(self._load, ref, registered, shared)
+                loaded = await asyncio.to_thread(self._load, ref, registered)
             except BaseDirUnavailable as exc:
                 result = PackResult(pack_ref=ref, outcome="refused", message=str(exc))
                 result.diagnostics.append(
@@ -391,17 +383,6 @@ class SyncService:
     async def stats(self) -> dict[str, int]:
         """This group's packs, workflows and invalid_files (for the gauges)."""
         return await reads.group_stats(self.pool, self.settings.sync_group)
-
-
-def _own_actions(scanned: ScannedPack) -> set[str]:
-    """What this pack offers, from its parsed action files and workflow refs
-    (the same rule as load.build_catalog, for one pack)."""
-    refs = {source.stem_ref for source in scanned.workflow_files}
-    for source in scanned.action_files:
-        action, _ = parse_action_meta(source)
-        if action is not None:
-            refs.add(action.ref)
-    return refs
 
 
 def _is_data_error(exc: asyncpg.PostgresError) -> bool:

@@ -61,9 +61,10 @@ def pack_checksum(scanned: ScannedPack) -> str:
     return digest.hexdigest()
 
 
-def _stem_refs_on_disk(base_dir: os.PathLike[str] | str, ref: str) -> set[str]:
-    """Action refs a pack offers, from file names only (no reads): cheap enough to
-    do for every pack on the host on every sync."""
+def stem_refs_on_disk(base_dir: os.PathLike[str] | str, ref: str) -> set[str]:
+    """Action refs a pack offers, from file names only (no reads). Listing every
+    pack for every sync is still quadratic in a storm: sync goes through
+    `catalog.CatalogCache`, which re-lists only the packs that changed."""
     refs: set[str] = set()
     root = os.path.join(base_dir, ref)
     for sub in ("actions", *WORKFLOW_DIRS):
@@ -91,15 +92,20 @@ def build_catalog(scan: ScanResult) -> HostCatalog:
         names = []
     for name in names:
         if PACK_REF.match(name) and os.path.isdir(os.path.join(scan.base_dir, name)):
-            catalog.actions_by_pack[name] = _stem_refs_on_disk(scan.base_dir, name)
+            catalog.actions_by_pack[name] = stem_refs_on_disk(scan.base_dir, name)
     for ref, scanned in scan.packs.items():
-        actions = catalog.actions_by_pack.setdefault(ref, set())
-        for source in scanned.action_files:
-            action, _ = parse_action_meta(source)
-            if action is not None:
-                actions.add(action.ref)
-        actions.update(source.stem_ref for source in scanned.workflow_files)
+        catalog.actions_by_pack.setdefault(ref, set()).update(pack_actions(scanned))
     return catalog
+
+
+def pack_actions(scanned: ScannedPack) -> set[str]:
+    """What a scanned pack offers: its parsed action names and workflow refs."""
+    refs = {source.stem_ref for source in scanned.workflow_files}
+    for source in scanned.action_files:
+        action, _ = parse_action_meta(source)
+        if action is not None:
+            refs.add(action.ref)
+    return refs
 
 
 def _duplicate_ref(source: SourceFile, first: SourceFile) -> Diagnostic:

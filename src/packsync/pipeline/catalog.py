@@ -1,0 +1,224 @@
+"""catalog: the host's action catalog, without listing the whole host per sync.
+
+Validating a workflow needs to know which actions the packs it references
+offer (`HostCatalog`). Building the catalog by listing every pack folder for
+every single-pack sync made a watcher storm quadratic (200 packs: 800 listdir
+and stat calls per pack synced, plus the inotify events those listings fed
+back to the daemon's own watcher).
+
+`CatalogCache.view()` returns a `HostCatalog` whose packs are looked up on
+first use: validating a workflow that calls `core.echo` touches the `core`
+folder only. Each pack's answer is cached under a *stamp*: (device, inode,
+mtime, ctime, size) of the pack folder and of its `actions/`, `workflows/`
+and `actions/workflows/` folders. Adding, removing or renaming a file changes
+its folder's mtime and ctime, so a cached pack costs four `stat` calls and is
+re-listed only when a stamp moved. ctime is in the stamp because tools such
+as `rsync -t` put a folder's mtime back after writing into it; nothing can
+put ctime back.
+
+The rule (docs/database.md, "Performance"):
+- A lookup sees the pack folders that exist at the time of the lookup, with
+  every file name added or removed before it.
+- A stamp is trusted only once its newest time is older than the lookup by a
+  safety margin (0.1 s; 3 s when the file system keeps whole seconds), so two
+  changes within one timestamp tick can never hide each other: a pack changed
+  more recently is re-listed every time it is looked up.
+- `forget()` drops every stamp; every full sweep (`sync_all`: startup,
+  reconcile, SIGHUP) starts with it. Whatever a stamp could miss (a network
+  file system whose server clock runs behind this host's, a clock set back)
+  is therefore seen at the latest by the next full reconcile.
+
+Thread-safe: single-pack syncs load in worker threads, several at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+from packsync.pipeline.load import stem_refs_on_disk
+from packsync.pipeline.model import HostCatalog
+from packsync.pipeline.scan import PACK_REF, WORKFLOW_DIRS
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
+
+# Sub-folders whose entries make a pack's catalog entry.
+_LISTED = ("actions", *WORKFLOW_DIRS)
+# A stamp newer than this (before the lookup) may share its timestamp tick
+# with a later change: such packs are re-listed instead of trusted.
+MARGIN_NS = 100_000_000
+# File systems that keep whole seconds (ext3, FAT, some NFS servers).
+COARSE_MARGIN_NS = 3_000_000_000
+
+_FolderStamp = tuple[int, int, int, int, int] | None
+_Stamp = tuple[_FolderStamp, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    stamp: _Stamp
+    refs: frozenset[str]
+    settled: bool  # stamp old enough to be trusted next time
+
+
+def _stamp_of(st: os.stat_result | None) -> _FolderStamp:
+    if st is None:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _settled(stamp: _Stamp, looked_up_ns: int) -> bool:
+    newest = max((max(s[2], s[3]) for s in stamp if s is not None), default=0)
+    margin = COARSE_MARGIN_NS if newest % 1_000_000_000 == 0 else MARGIN_NS
+    return newest < looked_up_ns - margin
+
+
+class CatalogCache:
+    """The action catalog of one base directory (see the module docstring)."""
+
+    def __init__(self, base_dir: Path, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.base_dir = base_dir
+        self._clock_ns = clock_ns
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self.listings = 0  # pack folders listed so far (tests, benchmarks)
+
+    def view(self) -> HostCatalog:
+        """A catalog that looks packs up when validation first asks for them."""
+        return HostCatalog(actions_by_pack=LazyPacks(self))
+
+    def forget(self) -> None:
+        """Drop every stamp (full sweeps): the backstop of the rule."""
+        with self._lock:
+            self._entries.clear()
+
+    def pack_names(self) -> list[str]:
+        """Every name under the base directory that may be a pack (sorted)."""
+        try:
+            return sorted(n for n in os.listdir(self.base_dir) if PACK_REF.match(n))
+        except OSError:
+            return []
+
+    def actions_of(self, name: str) -> frozenset[str] | None:
+        """The actions pack `name` offers (file stems); None: no such pack folder."""
+        if not PACK_REF.match(name):  # never a path: no '..', no '/'
+            return None
+        # Clock before stamp, stamp before listing: a change racing the listing
+        # moves the stamp or leaves it unsettled.
+        now = self._clock_ns()
+        root = os.path.join(self.base_dir, name)
+        root_st = _stat(root)
+        if root_st is None or not stat.S_ISDIR(root_st.st_mode):
+            with self._lock:
+                self._entries.pop(name, None)
+            return None
+        stamp = (_stamp_of(root_st), *(_stamp_of(_stat(os.path.join(root, s))) for s in _LISTED))
+        with self._lock:
+            old = self._entries.get(name)
+        if old is not None and old.settled and old.stamp == stamp:
+            return old.refs
+        refs = frozenset(stem_refs_on_disk(self.base_dir, name))
+        with self._lock:
+            self.listings += 1
+            self._entries[name] = _Entry(stamp, refs, _settled(stamp, now))
+        return refs
+
+
+class LazyPacks(dict[str, set[str]]):
+    """`HostCatalog.actions_by_pack` filled on first lookup of each pack.
+
+    Lookups (`in`, `[]`, `get`, `setdefault`) ask the cache for that pack only;
+    iteration, `len`, `keys`/`values`/`items` first load every pack, so every
+    read gives the answer a fully built dict would. Each pack is looked up at
+    most once per view: one load validates against one consistent answer.
+    """
+
+    def __init__(self, cache: CatalogCache) -> None:
+        super().__init__()
+        self._cache = cache
+        self._asked: set[str] = set()
+        self._complete = False
+
+    def _want(self, key: object) -> None:
+        if not isinstance(key, str) or key in self._asked or self._complete:
+            return
+        self._asked.add(key)
+        refs = self._cache.actions_of(key)
+        if refs is not None:
+            super().__setitem__(key, set(refs))
+
+    def _want_all(self) -> None:
+        if not self._complete:
+            for name in self._cache.pack_names():
+                self._want(name)
+            self._complete = True
+
+    def __contains__(self, key: object) -> bool:
+        self._want(key)
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> set[str]:
+        self._want(key)
+        return super().__getitem__(key)
+
+    @overload
+    def get(self, key: str, default: None = None, /) -> set[str] | None: ...
+    @overload
+    def get(self, key: str, default: set[str], /) -> set[str]: ...
+    @overload
+    def get(self, key: str, default: Any, /) -> Any: ...
+    def get(self, key: str, default: Any = None, /) -> Any:
+        self._want(key)
+        return super().get(key, default)
+
+    def setdefault(self, key: str, default: set[str], /) -> set[str]:
+        self._want(key)
+        return super().setdefault(key, default)
+
+    def __setitem__(self, key: str, value: set[str]) -> None:
+        self._asked.add(key)  # the caller's answer wins over the disk's
+        super().__setitem__(key, value)
+
+    def __iter__(self) -> Iterator[str]:
+        self._want_all()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._want_all()
+        return super().__len__()
+
+    def keys(self) -> dict_keys[str, set[str]]:
+        self._want_all()
+        return super().keys()
+
+    def values(self) -> dict_values[str, set[str]]:
+        self._want_all()
+        return super().values()
+
+    def items(self) -> dict_items[str, set[str]]:
+        self._want_all()
+        return super().items()
+
+    def copy(self) -> dict[str, set[str]]:
+        self._want_all()
+        return dict(super().items())
+
+    def __repr__(self) -> str:
+        return f"LazyPacks(looked up: {sorted(super().keys())})"
+
+
+__all__ = ["CatalogCache", "LazyPacks"]
