@@ -54,7 +54,9 @@ BASE_MISSING = "packs base directory is missing or unreadable: nothing is delete
 
 
 class SyncService:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, *, catalog: CatalogCache | None = None
+    ) -> None:
         self.settings = settings
         self.pool = pool
         # Monotonic time the mass-delete condition was first seen (None: not present).
@@ -62,7 +64,7 @@ class SyncService:
         # The host's action catalog: packs are looked up when a workflow refers
         # to them, re-listed only when their folders changed, and every stamp
         # is dropped at the start of a sweep (pipeline/catalog.py has the rule).
-        self._catalog = CatalogCache(settings.packs_base_dir)
+        self._catalog = CatalogCache(settings.packs_base_dir) if catalog is None else catalog
 
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
