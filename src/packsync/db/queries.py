@@ -175,6 +175,20 @@ PRUNE_SYNC_RUNS = """
 DELETE FROM sync_run WHERE sync_group = $2 AND id <= (
     SELECT id FROM sync_run WHERE sync_group = $2 ORDER BY id DESC OFFSET $1 LIMIT 1)
 """
+# INSERT_SYNC_RUN + PRUNE_SYNC_RUNS in one round trip ($14: rows to keep).
+# Both parts see the snapshot from before the insert, so the prune keeps the
+# newest $14 - 1 older rows, plus the new one.
+RECORD_SYNC_RUN = """
+WITH run AS (
+    INSERT INTO sync_run (pack_ref, trigger, started, finished, loaded, created, updated,
+                          unchanged, deleted, failed, outcome, sync_group, message)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    RETURNING id
+)
+DELETE FROM sync_run WHERE sync_group = $12 AND id <= (
+    SELECT id FROM sync_run WHERE sync_group = $12
+    ORDER BY id DESC OFFSET $14::bigint - 1 LIMIT 1)
+"""
 RECENT_SYNC_RUNS = "SELECT * FROM sync_run ORDER BY id DESC LIMIT $1"
 GROUP_STATS = """
 SELECT
