@@ -66,6 +66,11 @@ class PackSyncer:
         self._pool: asyncpg.Pool | None = None
         self._service: SyncService | None = None
         self._lock = asyncio.Lock()
+        # Gauge refreshes: requests are numbered; a refresh covers every request
+        # made before it started, so a storm of syncs shares refreshes.
+        self._gauge_lock = asyncio.Lock()
+        self._gauge_asked = 0
+        self._gauge_covered = 0
 
     async def service(self) -> SyncService:
         """The service on a live pool; creates both (and migrates) on first use."""
@@ -204,7 +209,23 @@ class PackSyncer:
         self.state.packs.setdefault(ref, PackStatus()).errors += 1
 
     async def refresh_gauges(self) -> None:
-        """packs/workflows/invalid_files gauges from the database (best effort)."""
+        """packs/workflows/invalid_files gauges from the database (best effort).
+
+        Returns once a refresh that started after this call has finished; calls
+        that queue up behind a running refresh share the next one (four syncs
+        finishing together cost two count queries, not four)."""
+        if self._service is None:
+            return
+        self._gauge_asked += 1
+        ticket = self._gauge_asked
+        async with self._gauge_lock:
+            if self._gauge_covered >= ticket:
+                return  # a refresh that started after our request has finished
+            covers = self._gauge_asked
+            await self._refresh_gauges_now()
+            self._gauge_covered = max(self._gauge_covered, covers)
+
+    async def _refresh_gauges_now(self) -> None:
         if self._service is None:
             return
         try:
