@@ -1,7 +1,8 @@
 """Sync paths after the performance work (real database, real folders).
 
 Several syncs finishing together share gauge refreshes, and every sync still
-returns only after a refresh that saw its commit.
+returns only after a refresh that saw its commit; loading and planning in
+one worker thread keeps the error handling they had on the loop.
 """
 
 from __future__ import annotations

@@ -117,6 +117,15 @@ def main() -> None:
     for name, seconds, note in rows:
         rate = n / seconds if "1 file" not in name else 1 / seconds
         print(f"{name:<32} {seconds:>9.3f} {rate:>12.0f}  {note}")
+    t = {name: seconds for name, seconds, _ in rows}
+    cold, parse = t["cold sync_all"], t["read + CSafeLoader parse only"]
+    load = t["scan + load_pack, no database"]
+    print(f"\nunchanged / cold sync_all        {t['unchanged sync_all'] / cold:>9.2f}")
+    print(f"cold sync_all / scan+load        {cold / load:>9.2f}  (what the database adds)")
+    print(f"scan+load / read+parse           {load / parse:>9.2f}  (what validation adds)")
+    per_pack = cold / args.packs
+    one = t["sync_pack, 1 file changed"]
+    print(f"sync_pack 1 file / cold per pack {one / per_pack:>9.2f}  (bench_perf.py: more)")
 
 
 if __name__ == "__main__":
