@@ -275,3 +275,24 @@ async def test_every_sweep_lists_the_packs_it_looks_up_again(
     assert cache.listings == listed
     await service.sync_all(trigger="reconcile")  # the failing file is parsed again in the sweep
     assert cache.listings == listed + 2  # a and b listed afresh, stamps or not
+
+
+async def test_a_single_pack_sync_lists_only_the_packs_it_needs(
+    settings: Settings, pool: asyncpg.Pool, packs: Path
+) -> None:
+    """The storm regression guard: syncing one pack must not list every pack
+    on the host (that made a storm quadratic in the number of packs)."""
+    cache = CatalogCache(packs, clock_ns=settled_clock)
+    service = SyncService(settings, pool, catalog=cache)
+    make_core_pack(packs)
+    for i in range(30):
+        make_pack(packs, f"p{i:02d}", {"w.yaml": workflow_yaml("v1")})
+    await service.sync_all(trigger="startup")
+    listed = cache.listings
+    assert listed <= 31  # at most once per pack during the sweep
+    for i in range(5):
+        write(packs / f"p{i:02d}" / "workflows" / "w.yaml", workflow_yaml("v2"))
+        result = await service.sync_pack(f"p{i:02d}", trigger="watch")
+        assert result.updated == 1
+    # rewriting a file changes no folder: core and the synced packs stay trusted
+    assert cache.listings - listed == 0, cache.listings - listed
