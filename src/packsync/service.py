@@ -85,11 +85,10 @@ class SyncService:
             return result
         started = datetime.now(UTC)
         clock = time.monotonic()
-        async with self.pool.acquire() as conn:  # one connection: sync, then history
-            result = await self._sync_one(conn, ref, refusal=None, decided=False)
-            await self._record_run(
-                conn, ref, trigger, started, result.outcome, result.message, result.counts()
-            )
+        result = await self._sync_one(ref, refusal=None, decided=False)
+        await self._record_run(
+            ref, trigger, started, result.outcome, result.message, result.counts()
+        )
         _log_result(result, trigger, time.monotonic() - clock)
         return result
 
@@ -123,35 +122,11 @@ class SyncService:
                             "letters, digits, '_' and '-', starting with a letter",
                         )
                     )
-        async with self.pool.acquire() as conn:  # one connection for the whole sweep
-            return await self._sweep(
-                conn,
-                report,
-                on_disk if names is not None else None,
-                trigger,
-                started,
-                only=only,
-                allow_mass_delete=allow_mass_delete,
-                progress=progress,
-            )
-
-    async def _sweep(
-        self,
-        conn: asyncpg.Connection,
-        report: SyncReport,
-        on_disk: set[str] | None,
-        trigger: str,
-        started: datetime,
-        *,
-        only: Collection[str] | None,
-        allow_mass_delete: bool,
-        progress: Callable[[PackResult], None] | None,
-    ) -> SyncReport:
-        """The body of sync_all on one connection (one reset, not one per pack)."""
-        base = self.settings.packs_base_dir
-        gone, refusal = await self._gone_packs(conn, on_disk, allow_mass_delete)
+        gone, refusal = await self._gone_packs(
+            on_disk if names is not None else None, allow_mass_delete
+        )
         self._catalog.forget()  # the sweep re-lists every pack it looks up
-        wanted = set(on_disk or ()) | set(gone)
+        wanted = set(on_disk) | set(gone)
         if only is not None:
             wanted = (wanted & set(only)) | set(only)
         if refusal is not None and gone:
@@ -160,7 +135,7 @@ class SyncService:
             if not PACK_REF.match(ref):
                 continue
             clock = time.monotonic()
-            result = await self._sync_one(conn, ref, refusal=refusal, decided=True)
+            result = await self._sync_one(ref, refusal=refusal, decided=True)
             if only is not None and result.message == NOT_FOUND:
                 # the user named a pack that is neither on disk nor registered
                 result.outcome = "pack-error"
@@ -186,18 +161,19 @@ class SyncService:
                 ),
             )
         message = report.refused_reason or (None if report.base_ok else BASE_MISSING)
-        await self._record_run(conn, None, trigger, started, report.outcome, message, report.totals)
+        await self._record_run(None, trigger, started, report.outcome, message, report.totals)
         _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
         return report
 
     async def _gone_packs(
-        self, conn: asyncpg.Connection, on_disk: set[str] | None, allow_mass_delete: bool
+        self, on_disk: set[str] | None, allow_mass_delete: bool
     ) -> tuple[list[str], str | None]:
         """Registered packs of this group whose folder is gone, and the guard's
         refusal reason (None: deleting them is allowed)."""
         group = self.settings.sync_group
-        rows = await conn.fetch(queries.GROUP_PACKS, group)
-        error_only = [r[0] for r in await conn.fetch(queries.GROUP_ERROR_ONLY_PACKS, group)]
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(queries.GROUP_PACKS, group)
+            error_only = [r[0] for r in await conn.fetch(queries.GROUP_ERROR_ONLY_PACKS, group)]
         if on_disk is None:
             gone = [r["ref"] for r in rows] + error_only
             return sorted(set(gone)), BASE_MISSING
@@ -275,14 +251,12 @@ class SyncService:
         packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
         return load_pack(scanned, catalog, known=registered.known())
 
-    async def _sync_one(
-        self, conn: asyncpg.Connection, ref: str, *, refusal: str | None, decided: bool
-    ) -> PackResult:
+    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
         evaluated here (sync_pack)."""
         try:
-            return await self._sync_one_tx(conn, ref, refusal=refusal, decided=decided)
+            return await self._sync_one_tx(ref, refusal=refusal, decided=decided)
         except asyncpg.PostgresError as exc:
             if is_connection_error(exc) or not _is_data_error(exc):
                 raise
@@ -299,15 +273,13 @@ class SyncService:
             )
             return result
 
-    async def _sync_one_tx(
-        self, conn: asyncpg.Connection, ref: str, *, refusal: str | None, decided: bool
-    ) -> PackResult:
+    async def _sync_one_tx(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         opts = self._plan_options(ref)
-        async with conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
             try:
-                loaded = await asyncio.to_thread(self._load_and_plan, ref, registered, opts)
+                prepared = await asyncio.to_thread(self._load_and_plan, ref, registered, opts)
             except _PlanBug as bug:
                 raise bug.error from None  # not a loading problem: as if planned here
             except BaseDirUnavailable as exc:
@@ -319,14 +291,14 @@ class SyncService:
             except Exception as exc:  # a parser bug must not stop the sweep
                 _log.exception("internal error while loading pack", pack=ref)
                 return _internal_error(ref, opts.pack_root, exc)
-            if isinstance(loaded, PackResult):
-                return loaded  # nothing changed: no writes
-            if loaded is None:
+            if isinstance(prepared, PackResult):
+                return prepared  # nothing changed: no writes
+            if prepared is None:  # the folder is gone
                 if not decided and _has_rows(registered):
                     refusal = await self._single_removal_refusal(conn)
                 plan = plan_removed(registered, opts, refused=refusal)
             else:
-                plan = loaded
+                plan = prepared
             if not plan.writes_nothing:
                 await apply_plan(conn, plan, sync_group=self.settings.sync_group)
         return plan.result
@@ -346,7 +318,6 @@ class SyncService:
 
     async def _record_run(
         self,
-        conn: asyncpg.Connection,
         pack_ref: str | None,
         trigger: str,
         started: datetime,
@@ -355,23 +326,24 @@ class SyncService:
         counts: dict[str, int],
     ) -> None:
         """One history row, and the group's history pruned, in one round trip."""
-        await conn.execute(
-            queries.RECORD_SYNC_RUN,
-            pack_ref,
-            trigger,
-            started,
-            datetime.now(UTC),
-            counts["loaded"],
-            counts["created"],
-            counts["updated"],
-            counts["unchanged"],
-            counts["deleted"],
-            counts["failed"],
-            outcome,
-            self.settings.sync_group,
-            message,
-            self.settings.sync_run_history,
-        )
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                queries.RECORD_SYNC_RUN,
+                pack_ref,
+                trigger,
+                started,
+                datetime.now(UTC),
+                counts["loaded"],
+                counts["created"],
+                counts["updated"],
+                counts["unchanged"],
+                counts["deleted"],
+                counts["failed"],
+                outcome,
+                self.settings.sync_group,
+                message,
+                self.settings.sync_run_history,
+            )
 
     # ------------------------------------------------------------------ other writes
     async def delete_pack(self, ref: str) -> int:

@@ -164,20 +164,9 @@ ON CONFLICT (pack_ref, file_path) DO UPDATE SET
 CLEAR_ERRORS = "DELETE FROM workflow_sync_error WHERE pack_ref = $1 AND file_path = ANY($2::text[])"
 CLEAR_PACK_ERRORS = "DELETE FROM workflow_sync_error WHERE pack_ref = $1 AND sync_group = $2"
 
-INSERT_SYNC_RUN = """
-INSERT INTO sync_run (pack_ref, trigger, started, finished, loaded, created, updated,
-                      unchanged, deleted, failed, outcome, sync_group, message)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-RETURNING id
-"""
-# Keep the newest $1 rows of sync group $2.
-PRUNE_SYNC_RUNS = """
-DELETE FROM sync_run WHERE sync_group = $2 AND id <= (
-    SELECT id FROM sync_run WHERE sync_group = $2 ORDER BY id DESC OFFSET $1 LIMIT 1)
-"""
-# INSERT_SYNC_RUN + PRUNE_SYNC_RUNS in one round trip ($14: rows to keep).
-# Both parts see the snapshot from before the insert, so the prune keeps the
-# newest $14 - 1 older rows, plus the new one.
+# One history row, and this group's history pruned to the newest $14 rows, in
+# one round trip. Both parts see the snapshot from before the insert, so the
+# prune keeps the newest $14 - 1 older rows, plus the new one.
 RECORD_SYNC_RUN = """
 WITH run AS (
     INSERT INTO sync_run (pack_ref, trigger, started, finished, loaded, created, updated,
