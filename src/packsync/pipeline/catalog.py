@@ -19,10 +19,10 @@ put ctime back.
 The rule (docs/database.md, "Performance"):
 - A lookup sees the pack folders that exist at the time of the lookup, with
   every file name added or removed before it.
-- A stamp is trusted only once its newest time is older than the lookup by a
-  safety margin (0.1 s; 3 s when the file system keeps whole seconds), so two
-  changes within one timestamp tick can never hide each other: a pack changed
-  more recently is re-listed every time it is looked up.
+- A stamp is trusted only once its newest ctime is older than the lookup by
+  a safety margin (0.1 s; 3 s when the file system keeps whole seconds), so
+  two changes within one timestamp tick can never hide each other: a pack
+  changed more recently is re-listed every time it is looked up.
 - `forget()` drops every stamp; every full sweep (`sync_all`: startup,
   reconcile, SIGHUP) starts with it. Whatever a stamp could miss (a network
   file system whose server clock runs behind this host's, a clock set back)
@@ -82,7 +82,9 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 def _settled(stamp: _Stamp, looked_up_ns: int) -> bool:
-    newest = max((max(s[2], s[3]) for s in stamp if s is not None), default=0)
+    """ctime, not mtime: the kernel sets it at every change and nothing can set
+    it back or ahead (`tar` and `rsync -t` restore mtimes, even future ones)."""
+    newest = max((s[3] for s in stamp if s is not None), default=0)
     margin = COARSE_MARGIN_NS if newest % 1_000_000_000 == 0 else MARGIN_NS
     return newest < looked_up_ns - margin
 
