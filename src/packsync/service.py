@@ -52,6 +52,8 @@ from packsync.results import (
 
 _log = structlog.get_logger()
 BASE_MISSING = "packs base directory is missing or unreadable: nothing is deleted"
+# Seconds between the attempts of a pack transaction whose connection dropped.
+_CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 
 
 class SyncService:
@@ -243,7 +245,32 @@ class SyncService:
     ) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
-        evaluated here (sync_pack)."""
+        evaluated here (sync_pack).
+
+        A connection lost inside the transaction (server restart, a killed
+        backend) rolls the pack back; the whole pack transaction is idempotent,
+        so it is retried on a fresh pooled connection a few times before the
+        error reaches the caller (the daemon then backs off; the CLI exits 3)."""
+        for delay in (*_CONNECTION_RETRY_DELAYS, None):
+            try:
+                return await self._sync_one_checked(
+                    ref, refusal=refusal, decided=decided, shared=shared
+                )
+            except Exception as exc:
+                if delay is None or not is_connection_error(exc) or self.pool.is_closing():
+                    raise
+                _log.warning(
+                    "database connection lost during a pack sync; retrying the pack",
+                    pack=ref,
+                    retry_in=delay,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _sync_one_checked(
+        self, ref: str, *, refusal: str | None, decided: bool, shared: HostCatalog | None
+    ) -> PackResult:
         try:
             return await self._sync_one_tx(ref, refusal=refusal, decided=decided, shared=shared)
         except asyncpg.PostgresError as exc:

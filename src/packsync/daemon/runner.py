@@ -25,7 +25,7 @@ from packsync.daemon.notify import SystemdNotifier
 from packsync.daemon.scheduler import FULL, SyncScheduler
 from packsync.daemon.state import DaemonState
 from packsync.daemon.syncer import PackSyncer, is_transient
-from packsync.daemon.watch import Batch, FsWatcher, RootTracker, WatcherUnavailable
+from packsync.daemon.watch import OVERFLOW, Batch, FsWatcher, RootTracker, WatcherUnavailable
 from packsync.daemon.watch import quiet_watchdog_warnings as _quiet_watchdog
 from packsync.http.api import configure_api
 from packsync.http.app import create_app
@@ -253,7 +253,8 @@ class Daemon:
             return
         if batch.full_reasons:
             log.info("full rescan requested", reasons=sorted(batch.full_reasons))
-            self.scheduler.mark(FULL, "watch")
+            # Lost events: this sweep is a reconcile, so what it finds counts as drift.
+            self.scheduler.mark(FULL, "reconcile" if OVERFLOW in batch.full_reasons else "watch")
         for ref in batch.packs:
             self.scheduler.mark(ref, "watch")
 

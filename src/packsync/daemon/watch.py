@@ -189,6 +189,9 @@ def _as_str(path: str | bytes) -> str:
     return os.fsdecode(path)
 
 
+OVERFLOW = "inotify queue overflow"  # a full_reasons entry: events were lost
+
+
 class _OverflowSpy(logging.Handler):
     """watchdog logs a warning when the kernel's inotify queue overflowed and
     events were lost; turn it into a full rescan request."""
@@ -304,7 +307,7 @@ class FsWatcher:
         self._deliver(batch)
 
     def _overflowed(self) -> None:
-        batch = Batch(full_reasons={"inotify queue overflow"})
+        batch = Batch(full_reasons={OVERFLOW})
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._deliver, batch)
 
