@@ -110,6 +110,13 @@ def _list_dir(path: Path) -> list[str]:
         return sorted(os.listdir(path))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        # An unreadable folder is not an empty one: its files must not look removed.
+        raise _Refused(
+            "unreadable-folder",
+            f"cannot list folder: {exc.strerror or exc}; fix its permissions "
+            "(registered workflows of this pack are kept meanwhile)",
+        ) from exc
 
 
 class _PackReader:
@@ -156,6 +163,23 @@ class _PackReader:
         ]
 
     def scan(self) -> ScannedPack:
+        """The pack, or a pack in error (no pack file: nothing registered, rows
+        kept) when one of its folders cannot be listed."""
+        where = str(self.logical_root)
+        try:
+            for sub in ("", "actions", *WORKFLOW_DIRS):
+                where = self.display(sub) if sub else str(self.logical_root)
+                _list_dir(self.real_root / sub)
+            return self._scan()
+        except _Refused as refused:
+            return ScannedPack(
+                ref=self.ref,
+                root=self.logical_root,
+                pack_file=None,
+                diagnostics=[error(where, refused.code, refused.message)],
+            )
+
+    def _scan(self) -> ScannedPack:
         pack = self.pack
         if os.path.lexists(self.real_root / PACK_FILE):
             pack.pack_file = self.read(PACK_FILE, FileKind.PACK)
