@@ -8,13 +8,21 @@ import logging
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import asyncpg
 import httpx
 
 from packsync.config import Settings
 from packsync.db import queries
-from tests.daemon_support import InProcess, fast_settings, until, workflows
+from tests.daemon_support import (
+    DaemonProcess,
+    InProcess,
+    daemon_env,
+    fast_settings,
+    until,
+    workflows,
+)
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
@@ -270,3 +278,35 @@ async def test_backend_killed_mid_pack_transaction_is_retried(
 
         await until(converged, 30, what="retried pack transaction")
         assert daemon.state.role == "leader" and daemon.state.tasks_alive()
+
+
+async def test_daemon_never_logs_a_symlinked_etc_passwd(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    """A workflow file linked to /etc/passwd, created while the daemon runs:
+    refused, and its content never reaches the logs or the database."""
+    marker = Path("/etc/passwd").read_text().splitlines()[0]
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"ok.yaml": workflow_yaml("Ok")})
+    proc = DaemonProcess(daemon_env(settings, ATTUNE__LOG_LEVEL="debug"), tmp_path)
+    try:
+        await until(lambda: proc.events("first full sync done"), 60, what="first sync")
+        os.symlink("/etc/passwd", base / "alpha" / "workflows" / "leak.yaml")
+
+        async def reported() -> bool:
+            rows = await _fetch(
+                pg_url, f'SELECT errors::text FROM "{settings.db_schema}".workflow_sync_error'
+            )
+            return any("symlink-escape" in r[0] for r in rows)
+
+        await until(reported, 30, what="symlink refused")
+        dump = await _fetch(
+            pg_url,
+            f'SELECT row_to_json(t)::text FROM "{settings.db_schema}".workflow_definition t',
+        )
+        assert marker not in "".join(r[0] for r in dump)
+    finally:
+        assert proc.stop() == 0
+    assert marker not in "".join(proc.raw)
+    assert set(await workflows(pg_url, settings.db_schema)) == {"alpha.ok"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -256,3 +257,31 @@ async def test_a_pack_with_thousands_of_files(
         now = await conn.fetch("SELECT ref, xmin::text FROM workflow_definition ORDER BY ref")
     changed = [a["ref"] for a, b in zip(xmins, now, strict=True) if a["xmin"] != b["xmin"]]
     assert changed == ["big.w1234"]
+
+
+# ------------------------------------------------------ StackStorm: exit 0 after errors
+def test_cli_sync_with_a_broken_file_exits_1_and_registers_the_rest(settings: Settings) -> None:
+    """st2ctl reload used to exit 0 after errors: CI would pass with a broken pack."""
+    packs = settings.packs_base_dir
+    make_core_pack(packs)
+    make_pack(packs, "alpha", {"ok.yaml": workflow_yaml("Ok"), "bad.yaml": "version: '1'\n"})
+    proc = _packsync("sync", "--format", "json", env=_db_env(settings))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    alpha = next(p for p in report["packs"] if p["pack_ref"] == "alpha")
+    assert (alpha["outcome"], alpha["created"], alpha["failed"]) == ("errors", 1, 1)
+    bad = next(w for w in alpha["workflows"] if w["ref"] == "alpha.bad")
+    assert bad["change"] == "failed" and bad["errors"][0]["code"] == "required"
+    assert bad["errors"][0]["file"].endswith("workflows/bad.yaml") and bad["errors"][0]["line"] == 1
+
+
+# ------------------------------------------------------ PyYAML C loader
+def test_the_libyaml_loader_is_used() -> None:
+    """CSafeLoader parses ~8x faster than the pure one: use it when present
+    (the PyYAML wheels ship libyaml)."""
+    import yaml
+
+    from packsync.pipeline import yamlsafe
+
+    assert yaml.__with_libyaml__
+    assert yamlsafe._Loader is yaml.CSafeLoader
