@@ -310,3 +310,62 @@ async def test_daemon_never_logs_a_symlinked_etc_passwd(
         assert proc.stop() == 0
     assert marker not in "".join(proc.raw)
     assert set(await workflows(pg_url, settings.db_schema)) == {"alpha.ok"}
+
+
+async def test_leader_steps_down_when_its_lock_session_is_killed(
+    settings: Settings, pg_url: str
+) -> None:
+    """The lock connection terminated server-side: the termination listener
+    steps the daemon down at once, it re-acquires on a new session and keeps
+    syncing (never two writers, never a silent loss of the lock)."""
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    s = fast_settings(settings)
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.state.first_sync_done, what="first full sync")
+        old_pid = daemon.elector._conn.get_server_pid()
+        roles: list[str] = []
+        admin = await asyncpg.connect(pg_url)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", old_pid)
+        finally:
+            await admin.close()
+
+        def relocked() -> bool:
+            roles.append(daemon.state.role)
+            conn = daemon.elector._conn
+            return (
+                conn is not None and conn.get_server_pid() != old_pid and daemon.elector.is_leader
+            )
+
+        await until(relocked, what="leader again on a new session")
+        assert "standby" in roles or daemon.elector.failures >= 1
+        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("After"))
+
+        async def synced() -> bool:
+            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "After"
+
+        await until(synced, what="syncing after re-election")
+
+
+async def test_sigint_stops_the_daemon_cleanly(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    """SPEC §7: SIGINT (Ctrl-C in a terminal) is a clean stop like SIGTERM: exit 0,
+    the leader lock released, no traceback."""
+    import signal
+
+    make_pack(settings.packs_base_dir, "alpha", {"one.yaml": workflow_yaml("One")})
+    proc = DaemonProcess(daemon_env(settings), tmp_path)
+    try:
+        await until(lambda: proc.events("first full sync done"), 60, what="first sync")
+        proc.proc.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(proc.proc.wait, 30)
+    finally:
+        proc.kill()
+    assert code == 0, "".join(proc.raw[-20:])
+    assert proc.events("packsync daemon stopped")
+    assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in proc.raw)
+    locks = await _fetch(pg_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    assert locks[0][0] == 0

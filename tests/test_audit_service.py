@@ -285,3 +285,42 @@ def test_the_libyaml_loader_is_used() -> None:
 
     assert yaml.__with_libyaml__
     assert yamlsafe._Loader is yaml.CSafeLoader
+
+
+# ------------------------------------------------------ ConfigMap: mtimes do not change
+async def test_a_change_that_keeps_the_mtime_is_still_seen(
+    service: SyncService, pool: asyncpg.Pool, packs: Path
+) -> None:
+    """A ConfigMap update keeps file mtimes: change detection must be by content
+    hash, never by mtime or size."""
+    make_core_pack(packs)
+    path = make_pack(packs, "alpha", {"one.yaml": workflow_yaml("AAAA")}) / "workflows" / "one.yaml"
+    await service.sync_all(trigger="startup")
+    st = path.stat()
+    path.write_text(workflow_yaml("BBBB"))  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+    report = await service.sync_all(trigger="reconcile")
+    assert report.totals["updated"] == 1
+    assert await _labels(pool) == {"alpha.one": "BBBB"}
+
+
+# ------------------------------------------------------ native sidecar readiness
+def test_the_sidecar_manifest_keeps_the_database_out_of_pod_readiness() -> None:
+    """A native sidecar's readiness decides the Pod's: probing the database
+    there takes the application out of its Service on every PostgreSQL blip."""
+    import yaml
+
+    manifest = Path(__file__).resolve().parent.parent / "deploy/kubernetes/packsync-sidecar.yaml"
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    containers = [
+        c
+        for d in docs
+        for c in (d.get("spec", {}).get("template", {}).get("spec", {}).get("initContainers") or [])
+        if "packsync" in c.get("name", "")
+    ]
+    assert containers, "the packsync native sidecar (an initContainer) is in the manifest"
+    sidecar = containers[0]
+    assert sidecar.get("restartPolicy") == "Always"  # a native sidecar
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert sidecar[probe]["httpGet"]["path"] == "/healthz", probe
