@@ -324,3 +324,49 @@ def test_the_sidecar_manifest_keeps_the_database_out_of_pod_readiness() -> None:
     assert sidecar.get("restartPolicy") == "Always"  # a native sidecar
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert sidecar[probe]["httpGet"]["path"] == "/healthz", probe
+
+
+# ------------------------------------------------------ hostile file names
+async def test_hostile_file_names_are_located_errors(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, settings: Settings
+) -> None:
+    """A non-UTF-8 file name crashed `validate` with a traceback and turned the
+    whole pack into an internal error; a newline in a name forged output lines;
+    a symlink loop. Each is now one located error and the rest of the pack syncs."""
+    make_core_pack(packs)
+    root = make_pack(packs, "alpha", {"ok.yaml": workflow_yaml("Ok")})
+    wf = os.fsencode(root / "workflows")
+    for raw in (b"bad\xff.yaml", b"new\nline.yaml", b"tab\there.yaml"):
+        with open(wf + b"/" + raw, "w") as fh:
+            fh.write(workflow_yaml("Hostile"))
+    os.symlink("loop2.yaml", root / "workflows" / "loop1.yaml")
+    os.symlink("loop1.yaml", root / "workflows" / "loop2.yaml")
+    os.mkdir(os.fsencode(packs) + b"/bad\xffpack")
+
+    report = await service.sync_all(trigger="cli")
+    alpha = next(p for p in report.packs if p.pack_ref == "alpha")
+    codes = sorted(d.code for d in alpha.diagnostics)
+    assert codes == ["bad-file-name"] * 3 + ["unreadable-file"] * 2, codes
+    assert alpha.outcome == "errors" and alpha.created == 1
+    assert "pack-ref-format" in {d.code for d in report.diagnostics}
+    assert await _labels(pool) == {"alpha.ok": "Ok"}
+    async with pool.acquire() as conn:
+        paths = {r[0] for r in await conn.fetch("SELECT file_path FROM workflow_sync_error")}
+    assert "workflows/bad\\xff.yaml" in paths and "workflows/new\\x0aline.yaml" in paths
+
+    for args in (("validate",), ("validate", "--format", "json"), ("sync",)):
+        proc = _packsync(*args, env=_db_env(settings))
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr and "internal-error" not in proc.stdout, args
+        if args == ("validate",):
+            for line in proc.stdout.splitlines():  # no forged lines
+                assert line.startswith(str(packs)), line
+            assert "bad\\xff.yaml" in proc.stdout and "new\\x0aline.yaml" in proc.stdout
+
+    for raw in (b"bad\xff.yaml", b"new\nline.yaml", b"tab\there.yaml"):
+        os.unlink(wf + b"/" + raw)
+    fixed = await service.sync_pack("alpha", trigger="cli")
+    assert sorted(d.code for d in fixed.diagnostics) == ["unreadable-file"] * 2
+    async with pool.acquire() as conn:
+        paths = {r[0] for r in await conn.fetch("SELECT file_path FROM workflow_sync_error")}
+    assert paths == {"workflows/loop1.yaml", "workflows/loop2.yaml"}

@@ -40,7 +40,13 @@ from packsync.pipeline.plan import (
     unchanged_pack,
 )
 from packsync.pipeline.register import apply_plan, read_registered
-from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, list_pack_refs, scan_pack
+from packsync.pipeline.scan import (
+    PACK_REF,
+    BaseDirUnavailable,
+    list_pack_refs,
+    printable,
+    scan_pack,
+)
 from packsync.results import (
     PackOwnedElsewhere,
     PackResult,
@@ -112,9 +118,10 @@ class SyncService:
                 else:
                     report.diagnostics.append(
                         error(
-                            str(base / name),
+                            printable(str(base / name)),
                             "pack-ref-format",
-                            f"pack folder name '{name}' is not a valid pack ref: use lower case "
+                            f"pack folder name '{printable(name)}' is not a valid pack ref: "
+                            "use lower case "
                             "letters, digits, '_' and '-', starting with a letter",
                         )
                     )

@@ -47,6 +47,23 @@ def is_hidden(name: str) -> bool:
     )
 
 
+def printable(text: str) -> str:
+    """A path or name as one line of text that can be printed, logged and
+    stored: bytes that are not UTF-8 (os.listdir's surrogate escapes) and
+    control characters become `\\xff`."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if 0x20 <= ord(c) != 0x7F else f"\\x{ord(c):02x}" for c in text)
+
+
+def _file_name_problem(name: str) -> str | None:
+    """Names that cannot become a ref, a stored file_path or one line of output."""
+    if name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") != name:
+        return "is not valid UTF-8"
+    if printable(name) != name:
+        return "contains control characters (a newline would forge output lines)"
+    return None
+
+
 class _Refused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -156,11 +173,24 @@ class _PackReader:
         )
 
     def yaml_names(self, sub: str) -> list[str]:
-        return [
-            n
-            for n in _list_dir(self.real_root / sub)
-            if n.endswith(YAML_SUFFIXES) and not is_hidden(n)
-        ]
+        names = []
+        for n in _list_dir(self.real_root / sub):
+            if not n.endswith(YAML_SUFFIXES) or is_hidden(n):
+                continue
+            problem = _file_name_problem(n)
+            if problem is not None:
+                self.pack.diagnostics.append(
+                    error(
+                        printable(self.display(f"{sub}/{n}")),
+                        "bad-file-name",
+                        f"file name {problem}; rename the file (it is not loaded)",
+                    )
+                )
+                if sub in WORKFLOW_DIRS:  # a row registered under that name is kept
+                    self.pack.unreadable_workflows[f"{sub}/{n}"] = "bad-file-name"
+                continue
+            names.append(n)
+        return names
 
     def scan(self) -> ScannedPack:
         """The pack, or a pack in error (no pack file: nothing registered, rows
@@ -215,9 +245,9 @@ def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic
     path = base_dir / ref  # for the message; checks go through the resolved base
     if not PACK_REF.match(ref):
         return error(
-            str(path),
+            printable(str(path)),
             "pack-ref-format",
-            f"pack folder name '{ref}' is not a valid pack ref: use lower case letters, "
+            f"pack folder name '{printable(ref)}' is not a valid pack ref: use lower case letters, "
             "digits, '_' and '-', starting with a letter",
         )
     if not _within(os.path.realpath(os.path.join(real_base, ref)), real_base):
@@ -328,6 +358,7 @@ __all__ = [
     "BaseDirUnavailable",
     "is_hidden",
     "list_pack_refs",
+    "printable",
     "scan_base",
     "scan_pack",
 ]
