@@ -369,3 +369,35 @@ async def test_sigint_stops_the_daemon_cleanly(
     assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in proc.raw)
     locks = await _fetch(pg_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
     assert locks[0][0] == 0
+
+
+async def test_base_dir_deleted_and_recreated_at_once_is_watched_again(
+    settings: Settings, pg_url: str
+) -> None:
+    """`rm -rf packs && git clone … packs` (or a volume re-mounted): the same
+    path, a new folder. The watch on the old inode is gone; the daemon must
+    watch the new folder and pick up later edits without waiting for a reconcile."""
+    base = settings.packs_base_dir
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    s = fast_settings(settings)
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.state.first_sync_done, what="first full sync")
+        staged = base.parent / "staged"
+        make_core_pack(staged)
+        make_pack(staged, "alpha", {"one.yaml": workflow_yaml("Recreated")})
+        shutil.rmtree(base)
+        os.rename(staged, base)  # within microseconds: no tick sees the gap
+
+        async def recreated() -> bool:
+            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Recreated"
+
+        await until(recreated, 15, what="the new folder's content")
+        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Edited later"))
+
+        async def edited() -> bool:
+            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Edited later"
+
+        await until(edited, 15, what="an edit in the new folder")
+        assert daemon.state.tasks_alive() and daemon.watcher is not None
+        assert daemon.watcher.is_alive()

@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import re
+import stat
 import threading
 import warnings
 from collections.abc import Callable
@@ -318,16 +319,28 @@ class RootTracker:
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
-        self.current = self.resolve()
+        self.current, self._identity = self._probe()
 
     def resolve(self) -> str | None:
+        return self._probe()[0]
+
+    def _probe(self) -> tuple[str | None, tuple[int, int] | None]:
+        """The resolved folder and its (device, inode): `rm -rf packs && mv new
+        packs` keeps the path but the watch on the old folder is dead."""
         path = os.path.realpath(self.base_dir)
-        return path if os.path.isdir(path) else None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None, None
+        if not stat.S_ISDIR(st.st_mode):
+            return None, None
+        return path, (st.st_dev, st.st_ino)
 
     def changed(self) -> bool:
-        """True (once) when the resolved target moved, appeared or vanished."""
-        now = self.resolve()
-        if now == self.current:
+        """True (once) when the resolved target moved, appeared, vanished or
+        was replaced by another folder at the same path."""
+        now, identity = self._probe()
+        if (now, identity) == (self.current, self._identity):
             return False
-        self.current = now
+        self.current, self._identity = now, identity
         return True
