@@ -370,3 +370,34 @@ async def test_hostile_file_names_are_located_errors(
     async with pool.acquire() as conn:
         paths = {r[0] for r in await conn.fetch("SELECT file_path FROM workflow_sync_error")}
     assert paths == {"workflows/loop1.yaml", "workflows/loop2.yaml"}
+
+
+# ------------------------------------------------------ a pack locked elsewhere
+async def test_a_sweep_skips_a_pack_locked_elsewhere(
+    pool: asyncpg.Pool, packs: Path, settings: Settings, pg_url: str
+) -> None:
+    """A sweep must not hang behind one pack another process keeps locked: that
+    pack is reported `pack-busy` after pack_lock_timeout_seconds, the others sync;
+    a single-pack sync raises LockNotAvailableError for its caller to retry."""
+    service = SyncService(settings.model_copy(update={"pack_lock_timeout_seconds": 0.3}), pool)
+    make_core_pack(packs)
+    make_pack(packs, "alpha", {"one.yaml": workflow_yaml("One")})
+    make_pack(packs, "beta", {"b.yaml": workflow_yaml("B")})
+    admin = await asyncpg.connect(pg_url)
+    try:
+        blocker = admin.transaction()
+        await blocker.start()
+        await admin.execute(queries.PACK_XACT_LOCK, settings.db_schema, "alpha")
+        report = await asyncio.wait_for(service.sync_all(trigger="cli"), 30)
+        by_pack = {p.pack_ref: p for p in report.packs}
+        assert by_pack["alpha"].outcome == "pack-error"
+        assert [d.code for d in by_pack["alpha"].diagnostics] == ["pack-busy"]
+        assert by_pack["beta"].outcome == "ok" and by_pack["beta"].created == 1
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await asyncio.wait_for(service.sync_pack("alpha", trigger="watch"), 30)
+        await blocker.rollback()
+    finally:
+        await admin.close()
+    assert await _labels(pool) == {"beta.b": "B"}
+    again = await service.sync_all(trigger="cli")
+    assert again.outcome == "ok" and await _labels(pool) == {"alpha.one": "One", "beta.b": "B"}

@@ -280,6 +280,22 @@ class SyncService:
     ) -> PackResult:
         try:
             return await self._sync_one_tx(ref, refusal=refusal, decided=decided, shared=shared)
+        except asyncpg.LockNotAvailableError:
+            if not decided:
+                raise  # sync_pack: the caller retries (the daemon's scheduler) or reports
+            # A sweep must not stall behind one pack another process keeps locked.
+            _log.warning("pack is locked by another process; skipped", pack=ref)
+            result = PackResult(pack_ref=ref, outcome="pack-error")
+            result.diagnostics.append(
+                error(
+                    self._plan_options(ref).pack_root,
+                    "pack-busy",
+                    "another process held this pack's sync lock for more than "
+                    f"{self.settings.pack_lock_timeout_seconds:g} s "
+                    "(pack_lock_timeout_seconds); the pack was skipped, registered rows are kept",
+                )
+            )
+            return result
         except asyncpg.PostgresError as exc:
             if is_connection_error(exc) or not _is_data_error(exc):
                 raise
@@ -301,6 +317,8 @@ class SyncService:
     ) -> PackResult:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
+            timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
+            await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
             try:

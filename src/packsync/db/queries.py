@@ -61,6 +61,8 @@ PACK_XACT_LOCK = (
     "hashtextextended('packsync:pack:' || $1::text || ':' || $2::text, 0))"
 )
 # Leader election (session lock on a dedicated connection): args schema, sync_group.
+# Bounds the wait for PACK_XACT_LOCK (and any row lock) in this transaction.
+SET_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1::text, true)"
 LEADER_TRY_LOCK = (
     "SELECT pg_try_advisory_lock("
     "hashtextextended('packsync:leader:' || $1::text || ':' || $2::text, 0))"
