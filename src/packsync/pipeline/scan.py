@@ -75,22 +75,39 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+_ESCAPE = "symlink resolves outside the packs base directory; refusing to follow it"
+
+
+def _fd_path(fd: int) -> str | None:
+    """The path an open descriptor refers to (Linux /proc), None elsewhere."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
 def _read_regular(path: Path, real_root: str, max_size: int) -> bytes:
     """Read a file only if it is a regular file inside `real_root` and small enough."""
-    real = os.path.realpath(path)
+    try:
+        real = os.path.realpath(path)
+    except OSError as exc:  # a component was swapped while being resolved
+        raise _Refused("unreadable-file", f"cannot resolve path: {exc.strerror}") from exc
     if not _within(real, real_root):
-        raise _Refused(
-            "symlink-escape",
-            "symlink resolves outside the packs base directory; refusing to follow it",
-        )
+        raise _Refused("symlink-escape", _ESCAPE)
     try:
         # O_NONBLOCK: a FIFO swapped in after a stat must not block the open.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # O_NOFOLLOW: nor may a symlink swapped in for the resolved file be followed.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _Refused("unreadable-file", f"cannot open file: {exc.strerror}") from exc
     try:
+        # A folder on the resolved path may have become a symlink between the
+        # realpath and the open: check where the descriptor really points.
+        opened = _fd_path(fd)
+        if opened is not None and not _within(opened, real_root):
+            raise _Refused("symlink-escape", _ESCAPE)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _Refused(
@@ -250,7 +267,11 @@ def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic
             f"pack folder name '{printable(ref)}' is not a valid pack ref: use lower case letters, "
             "digits, '_' and '-', starting with a letter",
         )
-    if not _within(os.path.realpath(os.path.join(real_base, ref)), real_base):
+    try:
+        real = os.path.realpath(os.path.join(real_base, ref))
+    except OSError:  # swapped while being resolved: treat as outside, report it
+        real = ""
+    if not _within(real, real_base):
         return error(
             str(path),
             "symlink-escape",
