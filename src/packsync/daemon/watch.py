@@ -124,7 +124,10 @@ class PackMapper:
         for entry in entries:
             if not PACK_REF.match(entry.name) or not entry.is_symlink():
                 continue
-            target = os.path.realpath(entry.path)
+            try:
+                target = os.path.realpath(entry.path)
+            except OSError:  # swapped while being resolved: the next refresh sees it
+                continue
             if target == real_root or target.startswith(real_root + os.sep):
                 aliases.setdefault(target, []).append(entry.name)
         self._aliases = tuple((t, tuple(refs)) for t, refs in aliases.items())
