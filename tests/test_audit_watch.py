@@ -87,3 +87,41 @@ async def test_reading_files_marks_nothing(base: Path, watching: tuple[FsWatcher
         (base / "alpha" / "pack.yaml").read_bytes()
     await asyncio.sleep(0.5)
     assert seen.packs == set() and seen.full == set() and seen.events == 0
+
+
+def test_alias_map_survives_top_level_links_swapped_while_resolved(tmp_path: Path) -> None:
+    """A top-level pack link replaced by a folder (and back) while the watcher
+    refreshes its alias map: os.path.realpath can raise EINVAL mid-swap, which
+    would drop the event batch being delivered."""
+    import threading
+    import time
+
+    from packsync.daemon.watch import PackMapper
+
+    base = tmp_path / "packs"
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml()})
+    (base / "beta-dir").mkdir()
+    os.symlink("alpha", base / "beta-link")
+    os.rename(base / "beta-link", base / "beta")
+    stop = threading.Event()
+
+    def flip() -> None:
+        while not stop.is_set():
+            os.rename(base / "beta", base / "beta-link")
+            os.rename(base / "beta-dir", base / "beta")
+            os.rename(base / "beta", base / "beta-dir")
+            os.rename(base / "beta-link", base / "beta")
+
+    flipper = threading.Thread(target=flip, daemon=True)
+    flipper.start()
+    refreshes = 0
+    try:
+        mapper = PackMapper(str(base))
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            mapper.refresh()
+            refreshes += 1
+    finally:
+        stop.set()
+        flipper.join(5)
+    assert refreshes > 100
