@@ -330,10 +330,10 @@ class RootTracker:
     def _probe(self) -> tuple[str | None, tuple[int, int] | None]:
         """The resolved folder and its (device, inode): `rm -rf packs && mv new
         packs` keeps the path but the watch on the old folder is dead."""
-        path = os.path.realpath(self.base_dir)
         try:
+            path = os.path.realpath(self.base_dir)
             st = os.stat(path)
-        except OSError:
+        except OSError:  # missing, or swapped while being resolved
             return None, None
         if not stat.S_ISDIR(st.st_mode):
             return None, None
