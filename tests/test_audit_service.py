@@ -363,6 +363,17 @@ async def test_hostile_file_names_are_located_errors(
                 assert line.startswith(str(packs)), line
             assert "bad\\xff.yaml" in proc.stdout and "new\\x0aline.yaml" in proc.stdout
 
+    for raw in (b"bad\xff.yaml", b"new\nline.yaml"):  # named on the command line
+        proc = subprocess.run(
+            [sys.executable, "-m", "packsync", "validate", os.fsdecode(wf + b"/" + raw)],
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, **_db_env(settings)},
+            check=False,
+        )
+        assert proc.returncode == 1, proc
+        assert b"bad-file-name" in proc.stdout and b"Traceback" not in proc.stderr
+
     for raw in (b"bad\xff.yaml", b"new\nline.yaml", b"tab\there.yaml"):
         os.unlink(wf + b"/" + raw)
     fixed = await service.sync_pack("alpha", trigger="cli")
