@@ -182,3 +182,33 @@ async def test_sync_timeout_is_503_and_the_sync_still_finishes(
         await asyncio.sleep(0.05)
     assert slow.finished == ["demo"]  # the request's timeout did not cancel the sync
     assert (await client.get("/api/v1/workflows/demo.a")).status_code == 200
+
+
+async def test_sync_of_a_pack_locked_elsewhere_is_409_not_500(
+    api_settings: Any, pool: Any, packs: Path, pg_url: str
+) -> None:
+    """Another process keeps the pack's sync lock past pack_lock_timeout_seconds:
+    the caller gets 409 pack-busy with Retry-After, not a 500."""
+    import asyncpg
+
+    from packsync.db import queries
+    from tests.apihelpers import AUTH, build_app, client_for
+
+    s = api_settings.model_copy(update={"pack_lock_timeout_seconds": 0.3})
+    make_core_pack(packs)
+    make_pack(packs, "demo", {"a.yaml": workflow_yaml("A")})
+    admin = await asyncpg.connect(pg_url)
+    try:
+        blocker = admin.transaction()
+        await blocker.start()
+        await admin.execute(queries.PACK_XACT_LOCK, s.db_schema, "demo")
+        async with client_for(build_app(s, pool), **AUTH) as client:
+            response = await client.post("/api/v1/packs/demo/workflows/sync")
+            assert response.status_code == 409, response.text
+            assert error_of(response)["code"] == "pack-busy"
+            assert response.headers["retry-after"] == "10"
+            await blocker.rollback()
+            response = await client.post("/api/v1/packs/demo/workflows/sync")
+            assert response.status_code == 200 and response.json()["data"]["created"] == 1
+    finally:
+        await admin.close()

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
     mass_delete_grace_seconds: float = Field(default=600.0, ge=0)
     sync_run_history: int = Field(default=10_000, ge=1)
+    # How long a pack sync waits for the pack's lock held by another process
+    # before that pack is reported busy (a sweep then moves on to the next pack).
+    pack_lock_timeout_seconds: float = Field(default=30.0, gt=0)
     http: HttpSettings = Field(default_factory=HttpSettings)
     api_token: SecretStr | None = None
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -40,7 +40,13 @@ from packsync.pipeline.plan import (
     unchanged_pack,
 )
 from packsync.pipeline.register import apply_plan, read_registered
-from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, list_pack_refs, scan_pack
+from packsync.pipeline.scan import (
+    PACK_REF,
+    BaseDirUnavailable,
+    list_pack_refs,
+    printable,
+    scan_pack,
+)
 from packsync.results import (
     PackOwnedElsewhere,
     PackResult,
@@ -52,6 +58,8 @@ from packsync.results import (
 
 _log = structlog.get_logger()
 BASE_MISSING = "packs base directory is missing or unreadable: nothing is deleted"
+# Seconds between the attempts of a pack transaction whose connection dropped.
+_CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 
 
 class SyncService:
@@ -116,9 +124,10 @@ class SyncService:
                 else:
                     report.diagnostics.append(
                         error(
-                            str(base / name),
+                            printable(str(base / name)),
                             "pack-ref-format",
-                            f"pack folder name '{name}' is not a valid pack ref: use lower case "
+                            f"pack folder name '{printable(name)}' is not a valid pack ref: "
+                            "use lower case "
                             "letters, digits, '_' and '-', starting with a letter",
                         )
                     )
@@ -254,9 +263,48 @@ class SyncService:
     async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
         removed pack (None: deleting is allowed); `decided` False: the guard is
-        evaluated here (sync_pack)."""
+        evaluated here (sync_pack).
+
+        A connection lost inside the transaction (server restart, a killed
+        backend) rolls the pack back; the whole pack transaction is idempotent,
+        so it is retried on a fresh pooled connection a few times before the
+        error reaches the caller (the daemon then backs off; the CLI exits 3)."""
+        for delay in (*_CONNECTION_RETRY_DELAYS, None):
+            try:
+                return await self._sync_one_checked(ref, refusal=refusal, decided=decided)
+            except Exception as exc:
+                if delay is None or not is_connection_error(exc) or self.pool.is_closing():
+                    raise
+                _log.warning(
+                    "database connection lost during a pack sync; retrying the pack",
+                    pack=ref,
+                    retry_in=delay,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _sync_one_checked(
+        self, ref: str, *, refusal: str | None, decided: bool
+    ) -> PackResult:
         try:
             return await self._sync_one_tx(ref, refusal=refusal, decided=decided)
+        except asyncpg.LockNotAvailableError:
+            if not decided:
+                raise  # sync_pack: the caller retries (the daemon's scheduler) or reports
+            # A sweep must not stall behind one pack another process keeps locked.
+            _log.warning("pack is locked by another process; skipped", pack=ref)
+            result = PackResult(pack_ref=ref, outcome="pack-error")
+            result.diagnostics.append(
+                error(
+                    self._plan_options(ref).pack_root,
+                    "pack-busy",
+                    "another process held this pack's sync lock for more than "
+                    f"{self.settings.pack_lock_timeout_seconds:g} s "
+                    "(pack_lock_timeout_seconds); the pack was skipped, registered rows are kept",
+                )
+            )
+            return result
         except asyncpg.PostgresError as exc:
             if is_connection_error(exc) or not _is_data_error(exc):
                 raise
@@ -276,6 +324,8 @@ class SyncService:
     async def _sync_one_tx(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
+            timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
+            await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
             try:

@@ -24,8 +24,8 @@ from packsync.daemon.leader import LeaderElector, leader_lock_key
 from packsync.daemon.notify import SystemdNotifier
 from packsync.daemon.scheduler import FULL, SyncScheduler
 from packsync.daemon.state import DaemonState
-from packsync.daemon.syncer import PackSyncer, is_transient
-from packsync.daemon.watch import Batch, FsWatcher, RootTracker, WatcherUnavailable
+from packsync.daemon.syncer import PackSyncer, is_busy, is_transient
+from packsync.daemon.watch import OVERFLOW, Batch, FsWatcher, RootTracker, WatcherUnavailable
 from packsync.daemon.watch import quiet_watchdog_warnings as _quiet_watchdog
 from packsync.http.api import configure_api
 from packsync.http.app import create_app
@@ -60,7 +60,12 @@ class Daemon:
         self._last_ping = 0.0
         self._rewatch_lock = asyncio.Lock()
         self.syncer = PackSyncer(
-            settings, self.state, migrate=migrate, should_stop=self._sweep_must_stop
+            settings,
+            self.state,
+            migrate=migrate,
+            should_stop=self._sweep_must_stop,
+            # a pack a sweep skipped as busy stays dirty (the sweep covered its marks)
+            on_busy=lambda ref: self.scheduler.mark(ref, "watch"),
         )
         self.scheduler = SyncScheduler(
             quiet=settings.debounce_seconds,
@@ -68,6 +73,7 @@ class Daemon:
             run_pack=self.syncer.sync_pack,
             run_full=self._run_full,
             is_transient=is_transient,
+            is_busy=is_busy,
             can_run=lambda: self.elector.is_leader and not self._stop.is_set(),
             on_db_state=self._on_db_state,
             on_pending=self.metrics.pending_packs.set,
@@ -253,7 +259,8 @@ class Daemon:
             return
         if batch.full_reasons:
             log.info("full rescan requested", reasons=sorted(batch.full_reasons))
-            self.scheduler.mark(FULL, "watch")
+            # Lost events: this sweep is a reconcile, so what it finds counts as drift.
+            self.scheduler.mark(FULL, "reconcile" if OVERFLOW in batch.full_reasons else "watch")
         for ref in batch.packs:
             self.scheduler.mark(ref, "watch")
 

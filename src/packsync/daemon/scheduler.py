@@ -4,7 +4,8 @@ Keys are pack refs, or FULL for a full rescan (reconcile, SIGHUP, `..data`,
 base-dir flip). A full rescan is exclusive: pack syncs drain first, and the
 marks pending when it starts are covered by it (it reads the disk after them).
 A pack that gets events while it syncs stays marked and is synced again right
-after. A failed sync keeps its mark; transient (database) failures close a
+after. A failed sync keeps its mark; a pack locked by another process ("busy") is
+retried every few seconds without giving up; transient (database) failures close a
 global gate for a capped exponential backoff with jitter, then one probe runs
 before the rest: a database outage costs one failed attempt per backoff step,
 not one per dirty pack.
@@ -27,6 +28,7 @@ from packsync.daemon.debounce import Debouncer
 log = structlog.get_logger(__name__)
 
 FULL = "*"  # never a pack ref (refs match ^[a-z][a-z0-9_-]*$)
+BUSY_RETRY_SECONDS = 2.0  # a pack locked by another process: retried this often
 MAX_PACK_ATTEMPTS = 3  # non-transient failures: retried this often, then wait for the next event
 
 RunPack = Callable[[str, str], Coroutine[Any, Any, None]]
@@ -67,6 +69,7 @@ class SyncScheduler:
         run_pack: RunPack,
         run_full: RunFull,
         is_transient: Callable[[BaseException], bool],
+        is_busy: Callable[[BaseException], bool] = lambda exc: False,
         can_run: Callable[[], bool] = lambda: True,
         on_db_state: Callable[[bool], None] = lambda up: None,
         on_pending: Callable[[int], None] = lambda n: None,
@@ -78,6 +81,7 @@ class SyncScheduler:
         self._run_pack = run_pack
         self._run_full = run_full
         self._is_transient = is_transient
+        self._is_busy = is_busy
         self._can_run = can_run
         self._on_db_state = on_db_state
         self._on_pending = on_pending
@@ -242,6 +246,12 @@ class SyncScheduler:
                 error=_describe(exc),
             )
             self._debouncer.mark_due_now(key, now)
+            self._note(key, trigger)
+            return
+        if self._is_busy(exc):
+            # Another process holds the pack: not a failure, never given up on.
+            log.warning("pack busy; will retry", key=key, retry_in=BUSY_RETRY_SECONDS)
+            self._debouncer.mark(key, now, not_before=now + BUSY_RETRY_SECONDS)
             self._note(key, trigger)
             return
         attempts = self._attempts.get(key, 0) + 1

@@ -43,6 +43,11 @@ class SweepInterrupted(Exception):
     longer the leader: the pack just committed is complete, the rest waits."""
 
 
+def is_busy(exc: BaseException) -> bool:
+    """The pack's lock is held by another process past pack_lock_timeout_seconds."""
+    return isinstance(exc, asyncpg.exceptions.LockNotAvailableError)
+
+
 def is_transient(exc: BaseException) -> bool:
     from packsync.db.connection import is_connection_error
 
@@ -57,12 +62,14 @@ class PackSyncer:
         *,
         migrate: bool = True,
         should_stop: Callable[[], bool] = lambda: False,
+        on_busy: Callable[[str], None] = lambda ref: None,
     ) -> None:
         self.settings = settings
         self.state = state
         self.metrics = state.metrics
         self._migrate = migrate
         self._should_stop = should_stop
+        self._on_busy = on_busy
         self._pool: asyncpg.Pool | None = None
         self._service: SyncService | None = None
         self._lock = asyncio.Lock()
@@ -180,6 +187,8 @@ class PackSyncer:
     def _record(self, result: PackResult, trigger: str, duration: float) -> None:
         """Metrics and /status for one pack result. The log line ("pack synced",
         with the counts) is written by the service itself, once per sync."""
+        if any(d.code == "pack-busy" for d in result.diagnostics):
+            self._on_busy(result.pack_ref)
         now = time.time()
         self.metrics.record_sync(
             trigger=trigger,

@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 import re
+import stat
 import threading
 import warnings
 from collections.abc import Callable
@@ -123,7 +124,10 @@ class PackMapper:
         for entry in entries:
             if not PACK_REF.match(entry.name) or not entry.is_symlink():
                 continue
-            target = os.path.realpath(entry.path)
+            try:
+                target = os.path.realpath(entry.path)
+            except OSError:  # swapped while being resolved: the next refresh sees it
+                continue
             if target == real_root or target.startswith(real_root + os.sep):
                 aliases.setdefault(target, []).append(entry.name)
         self._aliases = tuple((t, tuple(refs)) for t, refs in aliases.items())
@@ -187,6 +191,9 @@ class _Handler(FileSystemEventHandler):
 
 def _as_str(path: str | bytes) -> str:
     return os.fsdecode(path)
+
+
+OVERFLOW = "inotify queue overflow"  # a full_reasons entry: events were lost
 
 
 class _OverflowSpy(logging.Handler):
@@ -304,7 +311,7 @@ class FsWatcher:
         self._deliver(batch)
 
     def _overflowed(self) -> None:
-        batch = Batch(full_reasons={"inotify queue overflow"})
+        batch = Batch(full_reasons={OVERFLOW})
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._deliver, batch)
 
@@ -315,16 +322,28 @@ class RootTracker:
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
-        self.current = self.resolve()
+        self.current, self._identity = self._probe()
 
     def resolve(self) -> str | None:
-        path = os.path.realpath(self.base_dir)
-        return path if os.path.isdir(path) else None
+        return self._probe()[0]
+
+    def _probe(self) -> tuple[str | None, tuple[int, int] | None]:
+        """The resolved folder and its (device, inode): `rm -rf packs && mv new
+        packs` keeps the path but the watch on the old folder is dead."""
+        try:
+            path = os.path.realpath(self.base_dir)
+            st = os.stat(path)
+        except OSError:  # missing, or swapped while being resolved
+            return None, None
+        if not stat.S_ISDIR(st.st_mode):
+            return None, None
+        return path, (st.st_dev, st.st_ino)
 
     def changed(self) -> bool:
-        """True (once) when the resolved target moved, appeared or vanished."""
-        now = self.resolve()
-        if now == self.current:
+        """True (once) when the resolved target moved, appeared, vanished or
+        was replaced by another folder at the same path."""
+        now, identity = self._probe()
+        if (now, identity) == (self.current, self._identity):
             return False
-        self.current = now
+        self.current, self._identity = now, identity
         return True

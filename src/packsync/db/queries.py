@@ -61,6 +61,8 @@ PACK_XACT_LOCK = (
     "hashtextextended('packsync:pack:' || $1::text || ':' || $2::text, 0))"
 )
 # Leader election (session lock on a dedicated connection): args schema, sync_group.
+# Bounds the wait for PACK_XACT_LOCK (and any row lock) in this transaction.
+SET_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1::text, true)"
 LEADER_TRY_LOCK = (
     "SELECT pg_try_advisory_lock("
     "hashtextextended('packsync:leader:' || $1::text || ':' || $2::text, 0))"
@@ -153,6 +155,9 @@ DELETE_PACK_IF_EMPTY = """
 DELETE FROM pack p WHERE p.ref = $1 AND p.sync_group = $2
 AND NOT EXISTS (SELECT 1 FROM workflow_definition w WHERE w.pack = p.id)
 """
+# An unchanged failing file is re-checked every sweep (its action references
+# may start to resolve) but its row is rewritten only when the errors differ:
+# unchanged files cause no writes (last_seen = when the errors last changed).
 SET_ERRORS = """
 INSERT INTO workflow_sync_error (pack_ref, sync_group, file_path, ref, errors)
 SELECT $1, $2, r.file_path, r.ref, r.errors::jsonb
@@ -160,6 +165,8 @@ FROM unnest($3::text[], $4::text[], $5::text[]) AS r(file_path, ref, errors)
 ON CONFLICT (pack_ref, file_path) DO UPDATE SET
     ref = EXCLUDED.ref, sync_group = EXCLUDED.sync_group,
     errors = EXCLUDED.errors, last_seen = now()
+WHERE (workflow_sync_error.ref, workflow_sync_error.sync_group, workflow_sync_error.errors)
+    IS DISTINCT FROM (EXCLUDED.ref, EXCLUDED.sync_group, EXCLUDED.errors)
 """
 CLEAR_ERRORS = "DELETE FROM workflow_sync_error WHERE pack_ref = $1 AND file_path = ANY($2::text[])"
 CLEAR_PACK_ERRORS = "DELETE FROM workflow_sync_error WHERE pack_ref = $1 AND sync_group = $2"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from packsync.diagnostics import Diagnostic, error, has_errors, sort_key
 from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
-from packsync.pipeline.scan import PACK_FILE, list_pack_refs, scan_base
+from packsync.pipeline.scan import PACK_FILE, list_pack_refs, printable, scan_base
 
 # pack ref → the rel paths to report, or None for the whole pack
 _Wanted = dict[str, set[str] | None]
@@ -95,7 +95,8 @@ def check_targets(base_dir: Path, names: Sequence[str], *, max_file_size: int) -
             only = wanted[ref]
             if only is not None:
                 loaded.workflows = [w for w in loaded.workflows if w.file_path in only]
-                keep = {str(base / ref / rel) for rel in (*only, PACK_FILE)}
+                # diagnostics name odd files by their printable form (bad-file-name)
+                keep = {printable(str(base / ref / rel)) for rel in (*only, PACK_FILE)}
                 loaded.diagnostics = [d for d in loaded.diagnostics if d.file in keep]
             report.packs.append(loaded)
             report.files_checked += len(loaded.workflows)

@@ -47,6 +47,23 @@ def is_hidden(name: str) -> bool:
     )
 
 
+def printable(text: str) -> str:
+    """A path or name as one line of text that can be printed, logged and
+    stored: bytes that are not UTF-8 (os.listdir's surrogate escapes) and
+    control characters become `\\xff`."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if 0x20 <= ord(c) != 0x7F else f"\\x{ord(c):02x}" for c in text)
+
+
+def _file_name_problem(name: str) -> str | None:
+    """Names that cannot become a ref, a stored file_path or one line of output."""
+    if name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") != name:
+        return "is not valid UTF-8"
+    if printable(name) != name:
+        return "contains control characters (a newline would forge output lines)"
+    return None
+
+
 class _Refused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -58,22 +75,39 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+_ESCAPE = "symlink resolves outside the packs base directory; refusing to follow it"
+
+
+def _fd_path(fd: int) -> str | None:
+    """The path an open descriptor refers to (Linux /proc), None elsewhere."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
 def _read_regular(path: Path, real_root: str, max_size: int) -> bytes:
     """Read a file only if it is a regular file inside `real_root` and small enough."""
-    real = os.path.realpath(path)
+    try:
+        real = os.path.realpath(path)
+    except OSError as exc:  # a component was swapped while being resolved
+        raise _Refused("unreadable-file", f"cannot resolve path: {exc.strerror}") from exc
     if not _within(real, real_root):
-        raise _Refused(
-            "symlink-escape",
-            "symlink resolves outside the packs base directory; refusing to follow it",
-        )
+        raise _Refused("symlink-escape", _ESCAPE)
     try:
         # O_NONBLOCK: a FIFO swapped in after a stat must not block the open.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        # O_NOFOLLOW: nor may a symlink swapped in for the resolved file be followed.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _Refused("unreadable-file", f"cannot open file: {exc.strerror}") from exc
     try:
+        # A folder on the resolved path may have become a symlink between the
+        # realpath and the open: check where the descriptor really points.
+        opened = _fd_path(fd)
+        if opened is not None and not _within(opened, real_root):
+            raise _Refused("symlink-escape", _ESCAPE)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _Refused(
@@ -110,6 +144,13 @@ def _list_dir(path: Path) -> list[str]:
         return sorted(os.listdir(path))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        # An unreadable folder is not an empty one: its files must not look removed.
+        raise _Refused(
+            "unreadable-folder",
+            f"cannot list folder: {exc.strerror or exc}; fix its permissions "
+            "(registered workflows of this pack are kept meanwhile)",
+        ) from exc
 
 
 class _PackReader:
@@ -149,13 +190,43 @@ class _PackReader:
         )
 
     def yaml_names(self, sub: str) -> list[str]:
-        return [
-            n
-            for n in _list_dir(self.real_root / sub)
-            if n.endswith(YAML_SUFFIXES) and not is_hidden(n)
-        ]
+        names = []
+        for n in _list_dir(self.real_root / sub):
+            if not n.endswith(YAML_SUFFIXES) or is_hidden(n):
+                continue
+            problem = _file_name_problem(n)
+            if problem is not None:
+                self.pack.diagnostics.append(
+                    error(
+                        printable(self.display(f"{sub}/{n}")),
+                        "bad-file-name",
+                        f"file name {problem}; rename the file (it is not loaded)",
+                    )
+                )
+                if sub in WORKFLOW_DIRS:  # a row registered under that name is kept
+                    self.pack.unreadable_workflows[f"{sub}/{n}"] = "bad-file-name"
+                continue
+            names.append(n)
+        return names
 
     def scan(self) -> ScannedPack:
+        """The pack, or a pack in error (no pack file: nothing registered, rows
+        kept) when one of its folders cannot be listed."""
+        where = str(self.logical_root)
+        try:
+            for sub in ("", "actions", *WORKFLOW_DIRS):
+                where = self.display(sub) if sub else str(self.logical_root)
+                _list_dir(self.real_root / sub)
+            return self._scan()
+        except _Refused as refused:
+            return ScannedPack(
+                ref=self.ref,
+                root=self.logical_root,
+                pack_file=None,
+                diagnostics=[error(where, refused.code, refused.message)],
+            )
+
+    def _scan(self) -> ScannedPack:
         pack = self.pack
         if os.path.lexists(self.real_root / PACK_FILE):
             pack.pack_file = self.read(PACK_FILE, FileKind.PACK)
@@ -191,12 +262,16 @@ def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic
     path = base_dir / ref  # for the message; checks go through the resolved base
     if not PACK_REF.match(ref):
         return error(
-            str(path),
+            printable(str(path)),
             "pack-ref-format",
-            f"pack folder name '{ref}' is not a valid pack ref: use lower case letters, "
+            f"pack folder name '{printable(ref)}' is not a valid pack ref: use lower case letters, "
             "digits, '_' and '-', starting with a letter",
         )
-    if not _within(os.path.realpath(os.path.join(real_base, ref)), real_base):
+    try:
+        real = os.path.realpath(os.path.join(real_base, ref))
+    except OSError:  # swapped while being resolved: treat as outside, report it
+        real = ""
+    if not _within(real, real_base):
         return error(
             str(path),
             "symlink-escape",
@@ -304,6 +379,7 @@ __all__ = [
     "BaseDirUnavailable",
     "is_hidden",
     "list_pack_refs",
+    "printable",
     "scan_base",
     "scan_pack",
 ]

@@ -80,7 +80,8 @@ def _describe(status: int) -> str:
         401: "Missing or wrong bearer token.",
         403: "The API is disabled: no api_token is configured.",
         404: "No such workflow or pack.",
-        409: "Conflict: duplicate ref, or the workflow is managed by a file.",
+        409: "Conflict: duplicate ref, the workflow is managed by a file, or the pack is "
+        "locked by another process's sync.",
         413: "Request body over the cap (4 x max_file_size).",
         422: "The request or the workflow definition is invalid (located diagnostics).",
         503: "Standby replica (writes go to the leader), database unreachable, or packs "

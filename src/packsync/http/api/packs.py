@@ -111,8 +111,9 @@ def _folder_exists(settings: Settings, ref: str) -> bool:
     "their last good version and are listed in `errors`. A pack whose folder was removed "
     "is unregistered. 404 when the pack is neither on disk nor registered; 503 on a "
     "standby replica, or when the sync has not finished within the time limit (default "
-    "120 s; it then continues in the background).",
-    responses=responses(400, 404, 422, 503),
+    "120 s; it then continues in the background). 409 `pack-busy` when another process "
+    "held the pack's sync lock longer than `pack_lock_timeout_seconds`.",
+    responses=responses(400, 404, 409, 422, 503),
     dependencies=[Depends(require_leader)],
 )
 async def sync_pack(
@@ -147,6 +148,14 @@ async def sync_pack(
         ) from None
     except BaseDirUnavailable as exc:
         raise _base_unavailable(exc) from None
+    except asyncpg.LockNotAvailableError:
+        raise ApiError(
+            409,
+            "pack-busy",
+            f"another process holds the sync lock of pack '{ref}' (a CLI sync, another "
+            "daemon's transaction); retry later",
+            headers={"Retry-After": "10"},
+        ) from None
     data = convert.pack_sync_result(result)
     message = (
         f"pack '{ref}' synced ({data.outcome}): {data.created} created, {data.updated} "
