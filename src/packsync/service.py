@@ -18,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import asyncpg
 import structlog
 
 from packsync.config import Settings
-from packsync.db import queries, reads
+from packsync.db import queries
 from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
+from packsync.guard import BASE_MISSING, DeletionGuard, deletable
 from packsync.pipeline.catalog import CatalogCache
 from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
 from packsync.pipeline.plan import (
@@ -48,28 +49,27 @@ from packsync.pipeline.scan import (
     scan_pack,
 )
 from packsync.results import (
-    PackOwnedElsewhere,
     PackResult,
     SyncReport,
-    WorkflowDetail,
-    WorkflowSummary,
     check_trigger,
 )
+from packsync.store import WorkflowStore
 
 _log = structlog.get_logger()
-BASE_MISSING = "packs base directory is missing or unreadable: nothing is deleted"
 # Seconds between the attempts of a pack transaction whose connection dropped.
 _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 
 
-class SyncService:
+class SyncService(WorkflowStore):
+    """Sync operations; the reads and the manual delete come from WorkflowStore."""
+
     def __init__(
         self, settings: Settings, pool: asyncpg.Pool, *, catalog: CatalogCache | None = None
     ) -> None:
-        self.settings = settings
-        self.pool = pool
-        # Monotonic time the mass-delete condition was first seen (None: not present).
-        self._mass_delete_since: float | None = None
+        super().__init__(settings, pool)
+        self._guard = DeletionGuard(
+            settings.max_delete_fraction, settings.mass_delete_grace_seconds
+        )
         # The host's action catalog: packs are looked up when a workflow refers
         # to them, re-listed only when their folders changed, and every stamp
         # is dropped at the start of a sweep (pipeline/catalog.py has the rule).
@@ -186,33 +186,10 @@ class SyncService:
         if on_disk is None:
             gone = [r["ref"] for r in rows] + error_only
             return sorted(set(gone)), BASE_MISSING
-        # A pack kept alive only by api rows has nothing to delete: not counted.
-        deletable = [
-            r["ref"]
-            for r in rows
-            if r["ref"] not in on_disk and (r["file_rows"] or not r["api_rows"])
-        ]
-        gone = sorted(set(deletable) | {r for r in error_only if r not in on_disk})
-        return gone, self._mass_delete_guard(len(deletable), len(rows), allow_mass_delete)
-
-    def _mass_delete_guard(self, removing: int, registered: int, allowed: bool) -> str | None:
-        limit = self.settings.max_delete_fraction
-        if registered == 0 or removing / registered <= limit:
-            self._mass_delete_since = None
-            return None
-        if allowed:
-            return None
-        now = time.monotonic()
-        if self._mass_delete_since is None:
-            self._mass_delete_since = now
-        grace = self.settings.mass_delete_grace_seconds
-        if now - self._mass_delete_since >= grace:
-            return None
-        return (
-            f"{removing} of {registered} registered packs are gone from disk, over "
-            f"max_delete_fraction {limit:g}: refusing to delete them until confirmed "
-            f"(--allow-mass-delete) or the condition persists for {grace:g} s"
-        )
+        gone_with_files = deletable(rows, on_disk)
+        gone = sorted(set(gone_with_files) | {r for r in error_only if r not in on_disk})
+        refusal = self._guard.refusal(len(gone_with_files), len(rows), confirmed=allow_mass_delete)
+        return gone, refusal
 
     def _plan_options(self, ref: str) -> PlanOptions:
         base = self.settings.packs_base_dir
@@ -360,11 +337,7 @@ class SyncService:
         if names is None:
             return BASE_MISSING
         rows = await conn.fetch(queries.GROUP_PACKS, self.settings.sync_group)
-        on_disk = set(names)
-        removing = sum(
-            1 for r in rows if r["ref"] not in on_disk and (r["file_rows"] or not r["api_rows"])
-        )
-        return self._mass_delete_guard(removing, len(rows), False)
+        return self._guard.refusal(len(deletable(rows, set(names))), len(rows), confirmed=False)
 
     async def _record_run(
         self,
@@ -394,63 +367,6 @@ class SyncService:
                 message,
                 self.settings.sync_run_history,
             )
-
-    # ------------------------------------------------------------------ other writes
-    async def delete_pack(self, ref: str) -> int:
-        """Delete the pack's file-sourced workflows (and the pack row when no api
-        rows remain). A pack of another sync_group raises PackOwnedElsewhere.
-        The next sync re-creates it if its folder is still on disk."""
-        group = self.settings.sync_group
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
-            owner = await conn.fetchval(queries.PACK_OWNER, ref)
-            if owner is not None and owner != group:
-                raise PackOwnedElsewhere(ref, owner)
-            deleted = await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)
-            await conn.execute(queries.DELETE_PACK_IF_EMPTY, ref, group)
-            await conn.execute(queries.CLEAR_PACK_ERRORS, ref, group)
-        _log.info("pack deleted", pack=ref, workflows=len(deleted))
-        return len(deleted)
-
-    # ------------------------------------------------------------------ reads
-    async def count_workflows(self, ref: str) -> int:
-        return await reads.count_workflows(self.pool, ref)
-
-    async def list_workflows(
-        self,
-        *,
-        pack: str | None = None,
-        tags: Sequence[str] = (),
-        enabled: bool | None = None,
-        search: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> tuple[list[WorkflowSummary], int]:
-        """Matching rows (ordered by ref) and the total count without paging.
-        tags: any of; search: case-insensitive substring of ref/label/description."""
-        return await reads.list_workflows(
-            self.pool,
-            pack=pack,
-            tags=tags,
-            enabled=enabled,
-            search=search,
-            limit=limit,
-            offset=offset,
-        )
-
-    async def get_workflow(self, ref: str) -> WorkflowDetail | None:
-        return await reads.get_workflow(self.pool, ref)
-
-    async def find_by_pack(self, ref: str) -> list[WorkflowSummary]:
-        return await reads.find_by_pack(self.pool, ref)
-
-    async def ping(self) -> bool:
-        """Database reachable (readiness probe, `packsync_db_up`)."""
-        return await reads.ping(self.pool)
-
-    async def stats(self) -> dict[str, int]:
-        """This group's packs, workflows and invalid_files (for the gauges)."""
-        return await reads.group_stats(self.pool, self.settings.sync_group)
 
 
 class _PlanBug(Exception):
