@@ -20,7 +20,6 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import stat
 import threading
 import warnings
@@ -31,8 +30,18 @@ from typing import Literal
 
 import structlog
 from watchdog.events import (
+    DirAttribEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
     FileClosedEvent,
     FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
     FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -40,11 +49,27 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from packsync.pipeline.scan import PACK_REF
+
 log = structlog.get_logger(__name__)
 
-PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
 WATCH_LIMIT_ENV = "PACKSYNC_INOTIFY_MAX_WATCHES"  # testing/ops: pretend the limit is this
 _IGNORED = (FileOpenedEvent, FileClosedEvent, FileClosedNoWriteEvent)
+# Asked of the kernel, so the daemon's own reads of pack files (IN_OPEN,
+# IN_CLOSE_NOWRITE) never wake the observer thread: with hundreds of packs
+# those events cost more CPU than the syncs that caused them.
+_WANTED: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileAttribEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    DirAttribEvent,
+]
 WatchMode = Literal["inotify", "polling"]
 
 
@@ -279,7 +304,7 @@ class FsWatcher:
 
             observer = InotifyObserver()
         observer.daemon = True
-        observer.schedule(handler, root, recursive=True)
+        observer.schedule(handler, root, recursive=True, event_filter=_WANTED)
         observer.start()
         return observer
 

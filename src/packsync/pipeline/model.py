@@ -8,12 +8,17 @@ register writes them. Everything here is plain data: no I/O, no database.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from packsync.diagnostics import Diagnostic, has_errors
+
+# A pack ref is its folder name (SPEC §2).
+PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]*$"
+PACK_REF = re.compile(PACK_REF_PATTERN)
 
 
 class FileKind(StrEnum):

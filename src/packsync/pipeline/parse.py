@@ -14,6 +14,7 @@ from typing import Any
 
 from packsync.diagnostics import Diagnostic, has_errors
 from packsync.pipeline.model import (
+    PACK_REF,
     ActionMeta,
     HostCatalog,
     PackMeta,
@@ -30,7 +31,6 @@ from packsync.pipeline.validate.structure import check_workflow
 from packsync.pipeline.validate.templates import check_templates
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, compose, decode, from_plain, to_plain
 
-PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
 )

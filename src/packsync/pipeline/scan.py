@@ -16,13 +16,13 @@ is always read from one snapshot.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Collection
 from pathlib import Path
 
 from packsync.diagnostics import Diagnostic, error
 from packsync.pipeline.model import (
+    PACK_REF,
     FileKind,
     ScannedPack,
     ScanResult,
@@ -30,7 +30,6 @@ from packsync.pipeline.model import (
     content_hash,
 )
 
-PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
 YAML_SUFFIXES = (".yaml", ".yml")
 PACK_FILE = "pack.yaml"
 # (subfolder, kind) in the order refs are claimed: standalone workflows first.

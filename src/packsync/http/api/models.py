@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]*$"
+from packsync.pipeline.model import PACK_REF_PATTERN
+
 WORKFLOW_REF_PATTERN = r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
 _MESSAGE = Field(default=None, description="Optional human-readable note about the operation.")

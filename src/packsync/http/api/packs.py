@@ -29,7 +29,6 @@ from packsync.http.api.deps import (
 )
 from packsync.http.api.errors import ApiError, responses
 from packsync.http.api.models import (
-    PACK_REF_PATTERN,
     PackSyncResponse,
     PackValidationResponse,
     PackValidationResult,
@@ -38,8 +37,8 @@ from packsync.http.api.models import (
 from packsync.http.api.textcheck import check_params
 from packsync.http.api.workflows import ListFilters, list_page
 from packsync.pipeline.load import build_catalog, load_pack
-from packsync.pipeline.model import ScanResult
-from packsync.pipeline.scan import PACK_REF, BaseDirUnavailable, scan_pack
+from packsync.pipeline.model import PACK_REF, PACK_REF_PATTERN, ScanResult
+from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
 
 router = APIRouter(tags=["packs"])
 
