@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pydantic import SecretStr
 from tests.apihelpers import build_app
+from tests.bench.benchdb import bench_database
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 from packsync.config import Settings
@@ -62,7 +62,7 @@ def row(name: str, samples: list[float]) -> str:
     return f"| {name:<46} | {len(ms):>5} | {median:>8.2f} | {p95:>8.2f} | {ms[-1]:>8.2f} |"
 
 
-async def run(args: argparse.Namespace, tmp: Path) -> None:
+async def run(args: argparse.Namespace, tmp: Path, url: str) -> None:
     base = tmp / "packs"
     base.mkdir()
     make_core_pack(base)
@@ -75,11 +75,6 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                 for w in range(args.per_pack)
             },
         )
-    url = os.environ.get("PACKSYNC_TEST_DATABASE_URL")
-    if not url:
-        import pgserver
-
-        url = pgserver.get_server(tmp / "pgdata", cleanup_mode="delete").get_uri()
     settings = Settings(
         packs_base_dir=base,
         database_url=url,
@@ -179,8 +174,11 @@ def main() -> None:
     parser.add_argument("--per-pack", type=int, default=10)
     parser.add_argument("--n", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="packsync-bench-api-") as tmp:
-        asyncio.run(run(args, Path(tmp)))
+    with (
+        tempfile.TemporaryDirectory(prefix="packsync-bench-api-") as tmp,
+        bench_database(Path(tmp)) as url,
+    ):
+        asyncio.run(run(args, Path(tmp), url))
 
 
 if __name__ == "__main__":

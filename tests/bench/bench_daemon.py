@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.benchdb import bench_database  # noqa: E402
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
 
 from packsync.config import Settings  # noqa: E402
@@ -154,18 +154,8 @@ def main() -> None:
     configure_logging("warning", "console")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        url = os.environ.get("PACKSYNC_TEST_DATABASE_URL")
-        server = None
-        if not url:
-            import pgserver
-
-            server = pgserver.get_server(work / "pg", cleanup_mode="delete")
-            url = str(server.get_uri())
-        try:
+        with bench_database(work) as url:
             rows = asyncio.run(bench(args, url, work))
-        finally:
-            if server is not None:
-                server.cleanup()
     print(f"\npacksync daemon benchmark (debounce {args.debounce} s, max wait {args.max_wait} s)")
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)} | value")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.bench.bench_sync import generate, read_and_parse, scan_and_load  # noqa: E402
+from tests.bench.benchdb import bench_database  # noqa: E402
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
 
 from packsync.config import Settings  # noqa: E402
@@ -321,18 +321,8 @@ def main() -> None:
     configure_logging("warning", "console")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        url = os.environ.get("PACKSYNC_TEST_DATABASE_URL")
-        server = None
-        if not url:
-            import pgserver
-
-            server = pgserver.get_server(work / "pg", cleanup_mode="delete")
-            url = str(server.get_uri())
-        try:
+        with bench_database(work) as url:
             rows = asyncio.run(run(args, work, url))
-        finally:
-            if server is not None:
-                server.cleanup()
     print(
         f"\nservice: {args.packs} packs x {args.per_pack} workflows; daemon storm: "
         f"{args.storm_packs} packs x {args.storm_files} files, debounce {args.debounce} s\n"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.bench.benchdb import bench_database
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 from packsync.config import Settings
@@ -64,15 +64,10 @@ def read_and_parse(files: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-async def run(args: argparse.Namespace, tmp: Path) -> list[tuple[str, float, str]]:
+async def run(args: argparse.Namespace, tmp: Path, url: str) -> list[tuple[str, float, str]]:
     base = tmp / "packs"
     base.mkdir()
     files = generate(base, args.packs, args.per_pack)
-    url = os.environ.get("PACKSYNC_TEST_DATABASE_URL")
-    if not url:
-        import pgserver
-
-        url = pgserver.get_server(tmp / "pgdata", cleanup_mode="delete").get_uri()
     settings = Settings(packs_base_dir=base, database_url=url, db_schema="bench", state_dir=tmp)
     pool = await create_pool(settings)
     rows: list[tuple[str, float, str]] = []
@@ -109,8 +104,8 @@ def main() -> None:
     parser.add_argument("--packs", type=int, default=300)
     parser.add_argument("--per-pack", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = asyncio.run(run(args, Path(tmp)))
+    with tempfile.TemporaryDirectory() as tmp, bench_database(Path(tmp)) as url:
+        rows = asyncio.run(run(args, Path(tmp), url))
     n = args.packs * args.per_pack
     print(f"\n{n} workflows in {args.packs} packs\n")
     print(f"{'step':<32} {'seconds':>9} {'workflows/s':>12}  result")
