@@ -60,6 +60,15 @@ async def workflows(url: str, schema: str) -> dict[str, str | None]:
     return {r["ref"]: r["label"] for r in rows}
 
 
+async def until_label(url: str, schema: str, ref: str, label: str, timeout: float = 15.0) -> None:
+    """Wait until workflow `ref` is registered with `label`."""
+
+    async def registered() -> bool:
+        return (await workflows(url, schema)).get(ref) == label
+
+    await until(registered, timeout, what=f"{ref} registered as {label!r}")
+
+
 async def safe_workflows(url: str, schema: str) -> dict[str, str | None] | None:
     try:
         return await workflows(url, schema)

@@ -21,6 +21,7 @@ from tests.daemon_support import (
     daemon_env,
     fast_settings,
     until,
+    until_label,
     workflows,
 )
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
@@ -389,16 +390,10 @@ async def test_base_dir_deleted_and_recreated_at_once_is_watched_again(
         shutil.rmtree(base)
         os.rename(staged, base)  # within microseconds: no tick sees the gap
 
-        async def recreated() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Recreated"
-
-        await until(recreated, 15, what="the new folder's content")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Recreated", 15)
         (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Edited later"))
 
-        async def edited() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Edited later"
-
-        await until(edited, 15, what="an edit in the new folder")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Edited later", 15)
         assert daemon.state.tasks_alive() and daemon.watcher is not None
         assert daemon.watcher.is_alive()
 
@@ -435,10 +430,7 @@ async def test_daemon_started_without_its_base_dir_waits_and_deletes_nothing(
         await until(mounted, 15, what="synced once the folder appeared")
         (base / "beta" / "workflows" / "b.yaml").write_text(workflow_yaml("B2"))
 
-        async def watched() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("beta.b") == "B2"
-
-        await until(watched, 15, what="edits watched in the new folder")
+        await until_label(pg_url, s.db_schema, "beta.b", "B2", 15)
 
 
 async def test_pack_folder_replaced_at_once_is_still_watched(
@@ -459,16 +451,10 @@ async def test_pack_folder_replaced_at_once_is_still_watched(
         shutil.rmtree(base / "alpha")
         os.rename(staged, base / "alpha")
 
-        async def replaced() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Replaced"
-
-        await until(replaced, 15, what="replaced pack synced")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Replaced", 15)
         (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Edited"))
 
-        async def edited() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Edited"
-
-        await until(edited, 15, what="edit in the replaced pack folder")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Edited", 15)
 
 
 async def test_a_pack_lock_held_elsewhere_blocks_only_that_pack(
@@ -505,10 +491,7 @@ async def test_a_pack_lock_held_elsewhere_blocks_only_that_pack(
             assert (await workflows(pg_url, s.db_schema))["alpha.one"] == "One"
             await blocker.rollback()
 
-            async def alpha() -> bool:
-                return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Blocked"
-
-            await until(alpha, 15, what="alpha synced once the lock was released")
+            await until_label(pg_url, s.db_schema, "alpha.one", "Blocked", 15)
             assert daemon.state.db_up and daemon.state.role == "leader"
     finally:
         await admin.close()
