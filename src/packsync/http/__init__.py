@@ -1,1 +1,1 @@
-"""HTTP served on the daemon's own event loop: probes, metrics, later /api/v1."""
+"""HTTP served on the daemon's own event loop: probes, metrics and /api/v1."""
