@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from packsync.daemon.scheduler import Backoff
+from packsync.db import queries
 
 log = structlog.get_logger(__name__)
 
@@ -100,10 +101,10 @@ class LeaderElector:
         conn.add_termination_listener(self._terminated)
         while not self._lost.is_set():
             if self.is_leader:
-                await self._fetch("SELECT 1")
+                await self._fetch(queries.PING)
                 wait = self.check_interval
             else:
-                got = await self._fetch("SELECT pg_try_advisory_lock($1)", self.key)
+                got = await self._fetch(queries.LEADER_TRY_LOCK, self.key)
                 self.attempts += 1
                 if self.attempts == 1:
                     self._on_connection(True)  # standby readiness: first answer seen
@@ -151,9 +152,7 @@ class LeaderElector:
         conn = self._conn
         if conn is not None and self.is_leader and not conn.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    conn.fetchval("SELECT pg_advisory_unlock($1)", self.key), 2.0
-                )
+                await asyncio.wait_for(conn.fetchval(queries.LEADER_UNLOCK, self.key), 2.0)
         self._step_down("shutting down", expected=True)
         await self._close()
 

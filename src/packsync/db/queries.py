@@ -60,17 +60,12 @@ PACK_XACT_LOCK = (
     "SELECT pg_advisory_xact_lock("
     "hashtextextended('packsync:pack:' || $1::text || ':' || $2::text, 0))"
 )
-# Leader election (session lock on a dedicated connection): args schema, sync_group.
 # Bounds the wait for PACK_XACT_LOCK (and any row lock) in this transaction.
 SET_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1::text, true)"
-LEADER_TRY_LOCK = (
-    "SELECT pg_try_advisory_lock("
-    "hashtextextended('packsync:leader:' || $1::text || ':' || $2::text, 0))"
-)
-LEADER_UNLOCK = (
-    "SELECT pg_advisory_unlock("
-    "hashtextextended('packsync:leader:' || $1::text || ':' || $2::text, 0))"
-)
+# The daemon's leader lock: a session lock on its dedicated connection, keyed
+# by daemon.leader.leader_lock_key(schema, sync_group).
+LEADER_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+LEADER_UNLOCK = "SELECT pg_advisory_unlock($1)"
 PING = "SELECT 1"
 
 # ---------------------------------------------------------------- registered state
