@@ -60,7 +60,16 @@ async def workflows(url: str, schema: str) -> dict[str, str | None]:
     return {r["ref"]: r["label"] for r in rows}
 
 
-async def until_label(url: str, schema: str, ref: str, label: str, timeout: float = 15.0) -> None:
+def write_unseen(daemon: Daemon, path: Path, text: str) -> None:
+    """Write a file while the watcher is stopped: the event is lost, as after an
+    inotify queue overflow; only a reconcile can find the change."""
+    assert daemon.watcher is not None
+    daemon.watcher.stop()
+    path.write_text(text)
+    daemon.watcher.start(daemon.roots.current or "")
+
+
+async def until_label(url: str, schema: str, ref: str, label: str, timeout: float = 20.0) -> None:
     """Wait until workflow `ref` is registered with `label`."""
 
     async def registered() -> bool:

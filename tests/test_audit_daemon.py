@@ -23,6 +23,7 @@ from tests.daemon_support import (
     until,
     until_label,
     workflows,
+    write_unseen,
 )
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
@@ -59,15 +60,9 @@ async def test_periodic_reconcile_catches_lost_events_and_counts_drift(
     s = fast_settings(settings, reconcile_interval_seconds=1.0)
     async with InProcess(s) as daemon:
         await until(lambda: daemon.state.first_sync_done, what="first full sync")
-        assert daemon.watcher is not None
-        daemon.watcher.stop()  # every event from here on is lost, silently
-        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Lost event"))
-        daemon.watcher.start(daemon.roots.current or "")
+        write_unseen(daemon, base / "alpha" / "workflows" / "one.yaml", workflow_yaml("Lost event"))
 
-        async def caught_up() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Lost event"
-
-        await until(caught_up, what="periodic reconcile")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Lost event")
         await until(lambda: daemon.metrics.reconcile_drift._value.get() == 1, what="drift")
     runs = await _fetch(
         pg_url,
@@ -86,10 +81,7 @@ async def test_inotify_queue_overflow_rescan_counts_drift(settings: Settings, pg
     s = fast_settings(settings)
     async with InProcess(s) as daemon:
         await until(lambda: daemon.state.first_sync_done, what="first full sync")
-        assert daemon.watcher is not None
-        daemon.watcher.stop()
-        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Overflowed"))
-        daemon.watcher.start(daemon.roots.current or "")
+        write_unseen(daemon, base / "alpha" / "workflows" / "one.yaml", workflow_yaml("Overflowed"))
         thread = threading.Thread(
             target=logging.getLogger("watchdog.observers.inotify_c").warning,
             args=("Inotify queue overflowed; filesystem events were lost",),
@@ -97,10 +89,7 @@ async def test_inotify_queue_overflow_rescan_counts_drift(settings: Settings, pg
         thread.start()
         thread.join()
 
-        async def caught_up() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Overflowed"
-
-        await until(caught_up, what="overflow rescan")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Overflowed")
         await until(lambda: daemon.metrics.reconcile_drift._value.get() == 1, what="drift")
 
 
@@ -344,10 +333,7 @@ async def test_leader_steps_down_when_its_lock_session_is_killed(
         assert "standby" in roles or daemon.elector.failures >= 1
         (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("After"))
 
-        async def synced() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "After"
-
-        await until(synced, what="syncing after re-election")
+        await until_label(pg_url, s.db_schema, "alpha.one", "After")
 
 
 async def test_sigint_stops_the_daemon_cleanly(

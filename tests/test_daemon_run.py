@@ -13,7 +13,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from packsync.config import Settings
 from packsync.daemon.watch import WATCH_LIMIT_ENV
-from tests.daemon_support import InProcess, fast_settings, until, workflows
+from tests.daemon_support import (
+    InProcess,
+    fast_settings,
+    until,
+    until_label,
+    workflows,
+    write_unseen,
+)
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
@@ -139,17 +146,11 @@ async def test_sighup_style_reconcile_counts_drift(settings: Settings, pg_url: s
     s = fast_settings(settings)
     async with InProcess(s) as daemon:
         await until(lambda: daemon.state.first_sync_done, what="first full sync")
-        assert daemon.watcher is not None
-        daemon.watcher.stop()
-        (base / "alpha" / "workflows" / "one.yaml").write_text(workflow_yaml("Missed"))
-        daemon.watcher.start(daemon.roots.current or "")
+        write_unseen(daemon, base / "alpha" / "workflows" / "one.yaml", workflow_yaml("Missed"))
         assert daemon.metrics.reconcile_drift._value.get() == 0
         daemon.request_reconcile("signal")
 
-        async def done() -> bool:
-            return (await workflows(pg_url, s.db_schema)).get("alpha.one") == "Missed"
-
-        await until(done, what="reconcile")
+        await until_label(pg_url, s.db_schema, "alpha.one", "Missed")
         await until(lambda: daemon.metrics.reconcile_drift._value.get() == 1, what="drift")
 
 
