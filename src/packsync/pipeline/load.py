@@ -21,6 +21,7 @@ from packsync.pipeline.model import (
     ScannedPack,
     ScanResult,
     SourceFile,
+    file_ref,
 )
 from packsync.pipeline.parse import parse_action_meta, parse_pack_meta, parse_workflow
 from packsync.pipeline.scan import PACK_REF, WORKFLOW_DIRS, YAML_SUFFIXES, is_hidden
@@ -74,8 +75,7 @@ def stem_refs_on_disk(base_dir: os.PathLike[str] | str, ref: str) -> set[str]:
             continue
         for name in names:
             if name.endswith(YAML_SUFFIXES) and not is_hidden(name):
-                stem = name.rsplit(".", 1)[0].removesuffix(".workflow")
-                refs.add(f"{ref}.{stem}")
+                refs.add(file_ref(ref, name))
     return refs
 
 

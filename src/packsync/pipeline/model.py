@@ -32,6 +32,13 @@ def content_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def file_ref(pack_ref: str, path: str) -> str:
+    """`<pack>.<file stem>` with a trailing `.workflow` dropped (SPEC §2); `path`
+    may be a bare file name or a rel path."""
+    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix(".workflow")
+    return f"{pack_ref}.{stem}"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One file of a pack, read once from a resolved snapshot.
@@ -50,12 +57,7 @@ class SourceFile:
 
     @property
     def stem_ref(self) -> str:
-        """`<pack>.<stem>` with a trailing `.workflow` dropped (SPEC §2)."""
-        name = self.rel_path.rsplit("/", 1)[-1]
-        stem = name.rsplit(".", 1)[0]
-        if stem.endswith(".workflow"):
-            stem = stem[: -len(".workflow")]
-        return f"{self.pack_ref}.{stem}"
+        return file_ref(self.pack_ref, self.rel_path)
 
 
 @dataclass(slots=True)

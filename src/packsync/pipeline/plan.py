@@ -15,11 +15,10 @@ from typing import Any
 from packsync.db.storable import plain_json, unstorable_text
 from packsync.diagnostics import Diagnostic, error, has_errors
 from packsync.pipeline.load import LoadedPack
-from packsync.pipeline.model import ParsedWorkflow, ScannedPack
-from packsync.pipeline.scan import WORKFLOW_DIRS
+from packsync.pipeline.model import ParsedWorkflow, ScannedPack, file_ref
+from packsync.pipeline.scan import PACK_FILE, WORKFLOW_DIRS
 from packsync.results import PackResult, WorkflowResult
 
-PACK_FILE = "pack.yaml"
 PACK_FOLDER = "."  # error-row file_path for problems with the folder itself
 NOT_FOUND = "no pack folder and nothing registered"
 
@@ -119,11 +118,6 @@ def _rel_path(file: str, pack_root: str) -> str:
     if file.startswith(prefix):
         return file[len(prefix) :]
     return PACK_FOLDER if file.rstrip("/") == pack_root.rstrip("/") else PACK_FILE
-
-
-def _stem_ref(pack_ref: str, rel_path: str) -> str:
-    stem = rel_path.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix(".workflow")
-    return f"{pack_ref}.{stem}"
 
 
 def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
@@ -286,7 +280,7 @@ def _pack_level_error_rows(
             row = file_rows.get(path)
             ref = row.ref if row else None
             if ref is None and _is_workflow_path(path):
-                ref = _stem_ref(loaded.ref, path)
+                ref = file_ref(loaded.ref, path)
             rows[path] = ErrorRow(path, ref, [d.to_dict() for d in diags])
     return rows
 
@@ -337,7 +331,7 @@ def _workflow_changes(
         row = file_rows.get(path)
         diags = error_rows[path].errors if path in error_rows else []
         results[path] = WorkflowResult(
-            row.ref if row else _stem_ref(loaded.ref, path),
+            row.ref if row else file_ref(loaded.ref, path),
             path,
             "failed",
             row.id if row else None,
