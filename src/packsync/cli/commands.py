@@ -20,6 +20,7 @@ from packsync.cli.output import Progress, join_tags, print_json, table, to_jsona
 from packsync.config import Settings
 from packsync.diagnostics import Diagnostic
 from packsync.pipeline.check import check_targets
+from packsync.pipeline.scan import list_pack_refs
 
 
 class UsageError(Exception):
@@ -106,22 +107,18 @@ def _pack_line(result: Any) -> str:
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
     async def work(service: Any) -> int:
-        progress = Progress(total=0)
-
-        def on_pack(result: Any) -> None:
-            progress.step(result.pack_ref)
-
-        if sys.stderr.isatty():
-            from packsync.pipeline.scan import list_pack_refs
-
-            progress = Progress(
-                total=len(args.packs or list_pack_refs(settings.packs_base_dir) or [])
-            )
+        # The total is only worth a directory listing when a terminal shows it.
+        total = (
+            len(args.packs or list_pack_refs(settings.packs_base_dir) or [])
+            if sys.stderr.isatty()
+            else 0
+        )
+        progress = Progress(total=total)
         report = await service.sync_all(
             trigger="cli",
             only=args.packs or None,
             allow_mass_delete=args.allow_mass_delete,
-            progress=on_pack,
+            progress=lambda result: progress.step(result.pack_ref),
         )
         progress.close()
         # A missing base dir is reported by the sweep and by every pack it kept: once is enough.
