@@ -124,6 +124,14 @@ def test_child_path_quotes_odd_keys() -> None:
     ("text", "code", "line"),
     [
         ("[" * 20_000 + "]" * 20_000, "yaml-too-deep", 1),
+        # past libyaml's own limit (1000 since 0.2.6) in block style: still our bound's line
+        (
+            "".join(" " * i + "a:\n" for i in range(1200)) + " " * 1200 + "b: 1\n",
+            "yaml-too-deep",
+            101,
+        ),
+        ("- " * 1200 + "x\n", "yaml-too-deep", 1),
+        ("a: " + "{b: " * 1200 + "1" + "}" * 1200 + "\n", "yaml-too-deep", 1),
         (
             "a: &a [1, 2]\nb: &b ["
             + ", ".join(["*a"] * 10)
@@ -150,3 +158,13 @@ def test_pure_python_loader_gives_the_same_answers(
         assert root is None
         results.append((problems[-1].code, problems[-1].line))
     assert results[0] == results[1] == (code, line)
+
+
+def test_libyaml_nesting_error_is_reported_as_too_deep_at_our_bound() -> None:
+    """Whatever libyaml stops on first, the answer is packsync's: code, line and column."""
+    text = "x: 1\nitems: " + "[" * 1500 + "]" * 1500 + "\n"
+    answers = {
+        (p[-1].code, p[-1].line, p[-1].column)
+        for p in (compose(text, loader)[1] for loader in (yamlsafe._Loader, yaml.SafeLoader))
+    }
+    assert answers == {("yaml-too-deep", 2, 7 + MAX_DEPTH)}

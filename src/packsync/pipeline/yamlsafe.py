@@ -23,6 +23,8 @@ MAX_DEPTH = 100
 MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 16 characters of text
 TEXT_UNIT = 16
 
+_TOO_DEEP = f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
+_NESTING_LIMIT = "exceeded maximum nesting depth"  # libyaml's own bound (0.2.6+)
 _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _RESOLVER: Any = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -258,7 +260,7 @@ class _Builder:
             raise _Abort(
                 YamlProblem(
                     "yaml-too-deep",
-                    f"nesting deeper than {MAX_DEPTH} levels: flatten the document",
+                    _TOO_DEEP,
                     node.line,
                     node.column,
                 )
@@ -324,13 +326,13 @@ class _Builder:
         node.size = size
 
 
-def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
+def compose(text: str, loader: Any = None) -> tuple[YNode | None, list[YamlProblem]]:
     """Text → located tree. Fatal problems leave the tree None."""
     builder = _Builder()
     documents = 0
     try:
         event: Any
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=loader or _Loader):
             kind = type(event)
             if kind is yaml.ScalarEvent:
                 node = _scalar(event, builder.path())
@@ -363,6 +365,8 @@ def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
     except _Abort as abort:
         return None, [*builder.problems, abort.problem]
     except yaml.MarkedYAMLError as exc:
+        if _NESTING_LIMIT in (exc.problem or "") and exc.problem_mark is not None:
+            return _too_deep_before(text, exc.problem_mark)
         mark = exc.problem_mark or exc.context_mark
         at_end = exc.problem_mark is not None and exc.problem_mark.index >= len(text.rstrip())
         if exc.context_mark is not None and (at_end or "end of stream" in (exc.problem or "")):
@@ -375,6 +379,20 @@ def compose(text: str) -> tuple[YNode | None, list[YamlProblem]]:
     if builder.root is None or (isinstance(builder.root, YScalar) and builder.root.value is None):
         return None, [*builder.problems, YamlProblem("empty-file", "file has no content", 1, 1)]
     return builder.root, builder.problems
+
+
+def _too_deep_before(text: str, mark: Any) -> tuple[None, list[YamlProblem]]:
+    """libyaml >= 0.2.6 stops at its own nesting limit, often before the first event.
+
+    That limit (1000) is far above MAX_DEPTH, so the text before libyaml's mark
+    holds the place where MAX_DEPTH was crossed: the pure parser finds it there,
+    giving the same answer on every libyaml version.
+    """
+    root, problems = compose(text[: mark.index], yaml.SafeLoader)
+    if root is None and problems and problems[-1].code == "yaml-too-deep":
+        return None, problems
+    line, col = _pos(mark)
+    return None, [YamlProblem("yaml-too-deep", _TOO_DEEP, line, col)]
 
 
 def _check_tag(event: Any) -> None:
