@@ -111,3 +111,69 @@ def test_logs_scrub_secrets() -> None:
     assert lines[0]["url"] == "postgresql://u:***@h/db"
     assert lines[0]["api_token"] == "***"
     assert lines[1]["logger"] == "asyncpg" and "***@h/db" in lines[1]["event"]
+
+
+def test_unknown_env_variable_is_refused_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ATTUNE__DEBOUNCE_SECOND", "1")
+    with pytest.raises(ConfigError, match=r"ATTUNE__DEBOUNCE_SECOND.*'ATTUNE__DEBOUNCE_SECONDS'"):
+        load_settings()
+
+
+def test_nested_env_names_are_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTUNE__HTTP__PORT", "9999")
+    assert load_settings().http.port == 9999
+    monkeypatch.setenv("ATTUNE__HTTP__PROT", "1")
+    with pytest.raises(ConfigError, match="did you mean 'ATTUNE__HTTP__PORT'"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("debounce_secnds: 1\n", "unknown key 'debounce_secnds'.*did you mean 'debounce_seconds'"),
+        ("http:\n  prot: 1\n", "unknown key 'http.prot'.*did you mean 'port'"),
+    ],
+)
+def test_unknown_config_key_is_refused(tmp_path: Path, text: str, fragment: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(cfg)
+
+
+def test_bad_value_names_the_variable_and_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTUNE__DEBOUNCE_SECONDS", "abc")
+    with pytest.raises(ConfigError, match=r"ATTUNE__DEBOUNCE_SECONDS='abc': .*number"):
+        load_settings()
+
+
+def test_bad_value_in_file_names_the_key_and_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("http:\n  port: 70000\n")
+    with pytest.raises(ConfigError, match=rf"http\.port in config file {cfg}=70000"):
+        load_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://root:hunter2@db/attune", "http://[bad:hunter2@x/", "hunter2"],
+)
+def test_non_postgres_url_is_a_masked_config_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    monkeypatch.setenv("ATTUNE__DATABASE_URL", url)
+    assert main(["count", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert "ATTUNE__DATABASE_URL" in err and "not a PostgreSQL URL" in err
+    assert "hunter2" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_reports_unknown_env_variable_with_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ATTUNE__DEBOUNCE_SECOND", "1")
+    assert main(["validate"]) == 2
+    assert "did you mean 'ATTUNE__DEBOUNCE_SECONDS'" in capsys.readouterr().err

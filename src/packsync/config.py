@@ -6,17 +6,22 @@ object or a field ends up in a log line.
 
 from __future__ import annotations
 
+import contextvars
+import difflib
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 
 ENV_PREFIX = "ATTUNE__"
@@ -35,6 +40,8 @@ def default_state_dir() -> Path:
 
 
 class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "127.0.0.1"
     port: int = Field(default=9477, ge=0, le=65535)
 
@@ -43,7 +50,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",
         validate_default=True,
     )
 
@@ -78,6 +85,21 @@ class Settings(BaseSettings):
             raise ValueError("db_schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            scheme = urlsplit(value.get_secret_value()).scheme
+        except ValueError:
+            scheme = ""
+        if scheme not in _PG_SCHEMES:
+            raise ValueError(
+                "not a PostgreSQL URL: expected postgresql://user:password@host:5432/dbname"
+            )
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
@@ -93,49 +115,143 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init (CLI flags) > env > YAML file; no .env or secrets dir lookups.
-        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+        return (init_settings, env_settings, *_config_file_sources(settings_cls))
 
 
-class _YamlFileSource(PydanticBaseSettingsSource):
-    """The optional YAML config file named by `--config` or ATTUNE__CONFIG_FILE."""
+_PG_SCHEMES = ("postgresql", "postgres")
+_SECRETS = ("database_url", "api_token")
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "packsync_config_file", default=None
+)
 
-    path: Path | None = None  # set by load_settings for --config
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # __call__ is overridden
+def _config_file_sources(settings_cls: type[BaseSettings]) -> list[PydanticBaseSettingsSource]:
+    """pydantic-settings' own YAML source for the file named by --config or the env."""
+    path = config_file_path()
+    if path is None:
+        return []
+    if not path.is_file():
+        raise ConfigError(f"cannot read config file {path}: no such file")
+    try:
+        source = YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_file_encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    except ValueError:  # the source refuses a document that is not a mapping
+        raise ConfigError(f"config file {path} must be a mapping of settings") from None
+    data = source.yaml_data
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of settings")
+    _refuse_unknown_keys(data, path)
+    return [source]
 
-    def __call__(self) -> dict[str, Any]:
-        raw = _YamlFileSource.path or os.environ.get(CONFIG_FILE_ENV)
-        if not raw:
-            return {}
-        path = Path(raw)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must be a mapping of settings")
-        return data
+
+def config_file_path() -> Path | None:
+    raw = _config_file.get() or os.environ.get(CONFIG_FILE_ENV)
+    return Path(raw) if raw else None
+
+
+def _names(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """Each field of a settings model, with its nested model when it has one."""
+    out: dict[str, type[BaseModel] | None] = {}
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        out[name] = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return out
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refuse_unknown_keys(data: Mapping[str, Any], path: Path) -> None:
+    def walk(node: Mapping[str, Any], model: type[BaseModel], prefix: str) -> None:
+        fields = _names(model)
+        for key, value in node.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown key {prefix + str(key)!r} in config file {path}"
+                    + _suggest(str(key), fields)
+                )
+            nested = fields[key]
+            if nested is not None and isinstance(value, Mapping):
+                walk(value, nested, f"{prefix}{key}.")
+
+    walk(data, Settings, "")
+
+
+def known_env_names() -> list[str]:
+    """Every ATTUNE__* variable packsync reads."""
+    names = [CONFIG_FILE_ENV]
+    for name, nested in _names(Settings).items():
+        names.append(f"{ENV_PREFIX}{name.upper()}")
+        if nested is not None:
+            names += [f"{ENV_PREFIX}{name.upper()}__{sub.upper()}" for sub in _names(nested)]
+    return names
+
+
+def _refuse_unknown_env(environ: Mapping[str, str]) -> None:
+    known = known_env_names()
+    for key in sorted(environ):
+        if key.upper().startswith(ENV_PREFIX) and key.upper() not in known:
+            raise ConfigError(
+                f"unknown environment variable {key}"
+                + _suggest(key.upper(), known)
+                + "; unset it or fix its name"
+            )
+
+
+def _env_name(loc: tuple[Any, ...]) -> str | None:
+    wanted = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+    return next((k for k in os.environ if k.upper() == wanted), None)
+
+
+def _shown(loc: tuple[Any, ...], value: Any) -> str:
+    if loc and loc[0] in _SECRETS:
+        if loc[0] == "database_url" and isinstance(value, str) and "://" in value:
+            return repr(mask_url(value))
+        return "'***'"
+    return repr(value)
+
+
+def _where(loc: tuple[Any, ...], overrides: Mapping[str, Any]) -> str:
+    dotted = ".".join(str(p) for p in loc) or "settings"
+    if loc and loc[0] in overrides:
+        return f"command-line option for {dotted}"
+    env = _env_name(loc)
+    if env is not None:
+        return env
+    path = config_file_path()
+    if path is not None:
+        return f"{dotted} in config file {path}"
+    return dotted
+
+
+def _explain(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
+    problems = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            problems.append(f"unknown setting {'.'.join(map(str, loc))!r}")
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{_where(loc, overrides)}={_shown(loc, e.get('input'))}: {msg}")
+    return "invalid configuration: " + "; ".join(problems)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings; `overrides` are CLI flags (None means "not given")."""
-    from pydantic import ValidationError
-
-    _YamlFileSource.path = config_file
+    given = {k: v for k, v in overrides.items() if v is not None}
+    _refuse_unknown_env(os.environ)
+    token = _config_file.set(config_file)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        raise ConfigError(_explain(exc, given)) from None
     finally:
-        _YamlFileSource.path = None
+        _config_file.reset(token)
 
 
 def mask_url(url: str) -> str:
