@@ -9,6 +9,7 @@ processor scrubs URL passwords and secret-looking keys from every event.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
@@ -38,11 +39,25 @@ def mask_secrets(
     return event_dict
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time, so a progress bar that
+    redirects stderr (cli.output.Progress) prints log lines above itself."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure_logging(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
     stream: TextIO | None = None,
 ) -> None:
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     stream = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
     shared: list[Any] = [
@@ -55,7 +70,7 @@ def configure_logging(
         mask_secrets,
     ]
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.dev.ConsoleRenderer(colors=stream.isatty() and not os.environ.get("NO_COLOR"))
         if use_console
         else structlog.processors.JSONRenderer()
     )
@@ -69,7 +84,6 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

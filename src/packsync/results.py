@@ -78,6 +78,14 @@ class PackResult:
     def counts(self) -> dict[str, int]:
         return {name: int(getattr(self, name)) for name in COUNT_FIELDS}
 
+    def problems(self) -> list[Diagnostic]:
+        """The pack's own diagnostics, then each failing file's, once each."""
+        found = list(self.diagnostics)
+        for w in self.workflows:
+            if w.errors:
+                found += [*w.errors, *w.warnings]
+        return list(dict.fromkeys(found))
+
     @property
     def has_errors(self) -> bool:
         return self.outcome in ("errors", "pack-error", "conflict") or any(

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -339,6 +340,19 @@ class SyncService(WorkflowStore):
         rows = await conn.fetch(queries.GROUP_PACKS, self.settings.sync_group)
         return self._guard.refusal(len(deletable(rows, set(names))), len(rows), confirmed=False)
 
+    async def record_interrupted(
+        self, *, trigger: str, started: datetime, done: list[PackResult]
+    ) -> None:
+        """A sweep stopped by the user still leaves its history row."""
+        await self._record_run(
+            None,
+            trigger,
+            started,
+            "interrupted",
+            f"interrupted after {len(done)} pack(s) were committed",
+            SyncReport(packs=done).totals,
+        )
+
     async def _record_run(
         self,
         pack_ref: str | None,
@@ -410,4 +424,19 @@ def _log_result(result: PackResult, trigger: str, duration: float) -> None:
         duration_ms=round(duration * 1000, 1),
         **result.counts(),
         **({"message": result.message} if result.message else {}),
+        **_problems_field(result),
     )
+
+
+_LOGGED_PROBLEMS = 10
+
+
+def _problems_field(result: PackResult) -> dict[str, Any]:
+    """A failing pack's log line carries its located diagnostics (bounded)."""
+    problems = result.problems()
+    if not problems:
+        return {}
+    shown = [d.format() for d in problems[:_LOGGED_PROBLEMS]]
+    if len(problems) > _LOGGED_PROBLEMS:
+        shown.append(f"... and {len(problems) - _LOGGED_PROBLEMS} more")
+    return {"problems": shown}

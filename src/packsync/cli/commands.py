@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from packsync.cli import exitcodes
@@ -82,7 +86,9 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
         )
     except FileNotFoundError as exc:
         raise UsageError(f"no such pack or path: {exc.args[0]}") from None
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    color = args.color == "always" or (
+        args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    )
     text = _render(report.diagnostics, args.format, color=color)
     if text:
         print(text)
@@ -98,29 +104,84 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pack_line(result: Any) -> str:
+    counts = ", ".join(f"{name} {n}" for name, n in result.counts().items() if n)
+    return f"{result.pack_ref}: {result.outcome}" + (f" — {counts}" if counts else "")
+
+
+def _totals_line(report: Any, seconds: float) -> str:
+    t = report.totals
+    bad = sum(1 for p in report.packs if p.has_errors)
     return (
-        f"{result.pack_ref}: {result.outcome} — loaded {result.loaded}, created {result.created}, "
-        f"updated {result.updated}, unchanged {result.unchanged}, deleted {result.deleted}, "
-        f"failed {result.failed}"
+        f"{len(report.packs)} pack(s) in {seconds:.1f} s: {t['created']} created, "
+        f"{t['updated']} updated, {t['unchanged']} unchanged, {t['deleted']} deleted, "
+        f"{t['failed']} failed" + (f" ({bad} pack(s) with errors)" if bad else "")
     )
 
 
+def _sync_text(report: Any, diagnostics: list[Diagnostic], seconds: float) -> str:
+    """What changed or failed, pack by pack with its located diagnostics, then totals."""
+    lines: list[str] = []
+    shown: set[Diagnostic] = set()
+    for result in report.packs:
+        if not (result.changed or result.outcome != "ok" or result.problems()):
+            continue
+        lines.append(_pack_line(result))
+        mine = [d for d in result.problems() if d not in shown]
+        shown.update(mine)
+        lines += [f"  {line}" for line in _render(mine, "text").splitlines() if line]
+    rest = [d for d in diagnostics if d not in shown]
+    lines += [line for line in _render(rest, "text").splitlines() if line]
+    lines.append(_totals_line(report, seconds))
+    return "\n".join(lines)
+
+
+def _require_base_dir(settings: Settings) -> None:
+    base = settings.packs_base_dir
+    if not base.is_dir():
+        what = "is not a directory" if base.exists() else "does not exist"
+        raise UsageError(
+            f"packs directory {base} {what}: set --packs-base-dir or ATTUNE__PACKS_BASE_DIR"
+        )
+
+
 def sync(args: argparse.Namespace, settings: Settings) -> int:
+    _require_base_dir(settings)
+
     async def work(service: Any) -> int:
+        clock = time.monotonic()
         # The total is only worth a directory listing when a terminal shows it.
         total = (
             len(args.packs or list_pack_refs(settings.packs_base_dir) or [])
             if sys.stderr.isatty()
             else 0
         )
-        progress = Progress(total=total)
-        report = await service.sync_all(
-            trigger="cli",
-            only=args.packs or None,
-            allow_mass_delete=args.allow_mass_delete,
-            progress=lambda result: progress.step(result.pack_ref),
-        )
-        progress.close()
+        quiet = _quiet_pack_logs(settings, enabled=total > 1)
+        started = datetime.now(UTC)
+        done: list[Any] = []
+
+        def step(result: Any) -> None:
+            done.append(result)
+            progress.step(result.pack_ref)
+
+        try:
+            with Progress(total=total) as progress:
+                report = await service.sync_all(
+                    trigger="cli",
+                    only=args.packs or None,
+                    allow_mass_delete=args.allow_mass_delete,
+                    progress=step,
+                )
+        except asyncio.CancelledError:
+            print(
+                f"packsync: interrupted: {len(done)} pack(s) synced and committed, "
+                "the pack in flight rolled back; run the same command again to finish",
+                file=sys.stderr,
+            )
+            await service.record_interrupted(trigger="cli", started=started, done=done)
+            raise
+        finally:
+            quiet()
+        seconds = time.monotonic() - clock
         # A missing base dir is reported by the sweep and by every pack it kept: once is enough.
         diagnostics = list(
             dict.fromkeys([*report.diagnostics, *(d for r in report.packs for d in r.diagnostics)])
@@ -130,6 +191,7 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
                 {
                     "outcome": report.outcome,
                     "totals": report.totals,
+                    "seconds": round(seconds, 3),
                     "packs": report.packs,
                     "diagnostics": diagnostics,
                     "refused_deletes": report.refused_deletes,
@@ -137,10 +199,7 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
                 }
             )
         else:
-            for result in report.packs:
-                print(_pack_line(result))
-            if diagnostics:
-                print(_render(diagnostics, "text"), file=sys.stderr)
+            print(_sync_text(report, diagnostics, seconds))
             if report.refused_reason:
                 hint = " (confirm with --allow-mass-delete)" if report.base_ok else ""
                 print(f"packsync: deletion refused: {report.refused_reason}{hint}", file=sys.stderr)
@@ -148,6 +207,17 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         return exitcodes.VALIDATION_ERRORS if failed else exitcodes.OK
 
     return _with_service(args, settings, work)
+
+
+def _quiet_pack_logs(settings: Settings, *, enabled: bool) -> Callable[[], None]:
+    """Under a progress bar the per-pack log lines move to debug: the bar and the
+    final report say the same, once. Returns the undo."""
+    logger = logging.getLogger("packsync.service")
+    if not enabled or settings.log_level == "debug":
+        return lambda: None
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    return lambda: logger.setLevel(before)
 
 
 def list_workflows(args: argparse.Namespace, settings: Settings) -> int:

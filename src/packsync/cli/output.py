@@ -40,24 +40,52 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 
 class Progress:
-    """`[3/300] pack-ref ...` on stderr, only when stderr is a terminal."""
+    """A progress bar on stderr while stderr is a terminal (rich; silent otherwise).
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.total = total
+    While it runs, rich redirects stderr, so log lines print above the bar
+    instead of being glued onto it. rich honours NO_COLOR and dumb terminals.
+    """
+
+    def __init__(self, total: int, what: str = "packs") -> None:
         self.done = 0
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() and total > 1
+        self._bar: Any = None
+        if total > 1 and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(what),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task("", total=total)
+            self._bar.start()
 
     def step(self, label: str) -> None:
         self.done += 1
-        if self.enabled:
-            self.stream.write(f"\r\x1b[K[{self.done}/{self.total}] {label}")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, description=label)
 
     def close(self) -> None:
-        if self.enabled and self.done:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def join_tags(tags: Iterable[str] | None) -> str:
