@@ -132,7 +132,7 @@ def test_tty_progress_bar_never_glues_onto_log_lines(tmp_path: Path, env: dict[s
     text = _ANSI.sub("", out).replace("\r", "\n")
     assert re.search(r"\d+/32 packs", text), text  # the bar was drawn
     # per-pack "pack synced" log lines are debug-level under the bar
-    assert "pack synced" not in text
+    assert "pack synced" not in text and "pack05: ok" not in text
     for line in text.splitlines():
         # a timestamped log line never shares its line with the bar
         assert not re.search(r"\S\d{4}-\d\d-\d\dT\d\d:\d\d", line), line
@@ -188,3 +188,29 @@ async def test_ctrl_c_says_what_was_committed_and_records_the_run(
     assert done - 1 <= packs <= done
     assert run is not None and run["outcome"] == "interrupted"
     assert f"after {done} pack(s)" in run["message"]
+
+
+def test_run_on_a_port_in_use_is_one_error_line_and_exit_2(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import socket
+
+    (tmp_path / "packs").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = packsync(
+            "run", "--packs-base-dir", str(tmp_path / "packs"), "--port", str(port),
+            env={**env, "ATTUNE__LOG_FORMAT": "json"}, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    errors = [
+        json.loads(line)
+        for line in proc.stderr.splitlines()
+        if line.startswith("{") and json.loads(line)["level"] in ("error", "critical")
+    ]
+    assert [e["event"] for e in errors] == [
+        f"HTTP port {port} on 127.0.0.1 is already in use: choose another with --port"
+    ]
+    assert "Traceback" not in proc.stderr

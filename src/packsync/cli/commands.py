@@ -118,12 +118,14 @@ def _totals_line(report: Any, seconds: float) -> str:
     )
 
 
-def _sync_text(report: Any, diagnostics: list[Diagnostic], seconds: float) -> str:
-    """What changed or failed, pack by pack with its located diagnostics, then totals."""
+def _sync_text(report: Any, diagnostics: list[Diagnostic], seconds: float, *, changes: bool) -> str:
+    """Failing packs with their located diagnostics (and, with `changes`, every pack
+    that changed), then one totals line."""
     lines: list[str] = []
     shown: set[Diagnostic] = set()
     for result in report.packs:
-        if not (result.changed or result.outcome != "ok" or result.problems()):
+        trouble = result.outcome not in ("ok", "removed") or bool(result.problems())
+        if not (trouble or (changes and result.changed)):
             continue
         lines.append(_pack_line(result))
         mine = [d for d in result.problems() if d not in shown]
@@ -199,7 +201,9 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
                 }
             )
         else:
-            print(_sync_text(report, diagnostics, seconds))
+            # Under a progress bar the changed packs are debug detail: the totals say it.
+            changes = not sys.stdout.isatty() or settings.log_level == "debug"
+            print(_sync_text(report, diagnostics, seconds, changes=changes))
             if report.refused_reason:
                 hint = " (confirm with --allow-mass-delete)" if report.base_ok else ""
                 print(f"packsync: deletion refused: {report.refused_reason}{hint}", file=sys.stderr)

@@ -8,29 +8,90 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from packsync import __version__
 from packsync.cli import commands, exitcodes
-from packsync.config import ConfigError, Settings, load_settings
+from packsync.config import (
+    CONFIG_FILE_ENV,
+    ENV_PREFIX,
+    ConfigError,
+    HttpSettings,
+    Settings,
+    load_settings,
+)
 from packsync.logs import configure_logging
+
+
+def _setting_help(text: str, setting: str) -> str:
+    """Option help that names the setting's env variable and default (SPEC §9)."""
+    name, _, sub = setting.partition(".")
+    field = Settings.model_fields[name]
+    default: object = field.default
+    if sub:
+        default = HttpSettings.model_fields[sub].default
+    elif field.default_factory is not None:
+        default = "$XDG_DATA_HOME/packsync" if name == "state_dir" else None
+    env = f"{ENV_PREFIX}{name.upper()}" + (f"__{sub.upper()}" if sub else "")
+    shown = "unset" if default is None else str(default)
+    return f"{text} [env {env}; default: {shown}]"
 
 
 def _common() -> argparse.ArgumentParser:
     """Options every subcommand takes (so they may follow the subcommand)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("configuration (flags win over ATTUNE__* env and --config)")
-    g.add_argument("--config", type=Path, help="YAML config file (also ATTUNE__CONFIG_FILE)")
-    g.add_argument("--packs-base-dir", "--base-dir", dest="packs_base_dir", type=Path)
-    g.add_argument("--database-url", help="PostgreSQL URL; unset: embedded PostgreSQL")
-    g.add_argument("--db-schema")
-    g.add_argument("--state-dir", type=Path, help="where the embedded PostgreSQL lives")
-    g.add_argument("--sync-group")
-    g.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    g.add_argument("--log-format", choices=["auto", "json", "console"])
+    g.add_argument(
+        "--config", type=Path, metavar="FILE", help=f"YAML config file [env {CONFIG_FILE_ENV}]"
+    )
+    g.add_argument(
+        "--packs-base-dir",
+        "--base-dir",
+        dest="packs_base_dir",
+        type=Path,
+        metavar="DIR",
+        help=_setting_help("the packs directory", "packs_base_dir"),
+    )
+    g.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help=_setting_help("log level", "log_level"),
+    )
+    g.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        help=_setting_help("console on a terminal, else JSON", "log_format"),
+    )
     return p
 
 
 def _db_opts() -> argparse.ArgumentParser:
+    """Options of the commands that talk to the database."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("database")
+    g.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=_setting_help("PostgreSQL URL; unset: embedded PostgreSQL", "database_url"),
+    )
+    g.add_argument(
+        "--db-schema", metavar="NAME", help=_setting_help("schema of Attune's tables", "db_schema")
+    )
+    g.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help=_setting_help("where the embedded PostgreSQL lives", "state_dir"),
+    )
+    g.add_argument(
+        "--sync-group",
+        metavar="NAME",
+        help=_setting_help("hosts of one group own their packs", "sync_group"),
+    )
+    return p
+
+
+def _no_migrate() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
         "--no-migrate", action="store_true", help="do not apply pending migrations first"
@@ -39,23 +100,72 @@ def _db_opts() -> argparse.ArgumentParser:
 
 
 def _fmt(p: argparse.ArgumentParser, *extra: str) -> None:
-    p.add_argument("--format", choices=["text", "json", *extra], default="text")
+    p.add_argument(
+        "--format", choices=["text", "json", *extra], default="text", help="output format"
+    )
+
+
+def _command(
+    sub: Any, name: str, summary: str, description: str, examples: str, parents: list[Any]
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        parents=parents,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples.strip().splitlines()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="packsync",
         description="Keep an Attune workflow database true to the packs on disk.",
+        epilog=(
+            "Every setting is also an environment variable ATTUNE__<NAME> or a key of the\n"
+            "--config file; `packsync COMMAND --help` lists each command's options.\n"
+            "exit codes: 0 ok, 1 validation errors, 2 usage or configuration,\n"
+            "3 database unreachable"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"packsync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common, db = _common(), _db_opts()
+    common, db = _common(), [_db_opts(), _no_migrate()]
 
-    p = sub.add_parser("run", parents=[common, db], help="run the daemon (watch and sync)")
-    p.add_argument("--host", dest="http_host", help="HTTP bind address")
-    p.add_argument("--port", dest="http_port", type=int, help="HTTP port")
+    p = _command(
+        sub,
+        "run",
+        "run the daemon (watch and sync)",
+        "Watch the packs directory, sync each changed pack after a quiet gap, reconcile\n"
+        "everything periodically, and serve /healthz, /readyz, /status, /metrics and /api/v1.\n"
+        "SIGTERM/SIGINT stop it cleanly; SIGHUP forces a full reconcile.",
+        "packsync run --packs-base-dir /opt/attune/packs --port 9477\n"
+        "ATTUNE__DATABASE_URL=postgresql://attune@db/attune packsync run",
+        [common, *db],
+    )
+    p.add_argument(
+        "--host",
+        dest="http_host",
+        metavar="ADDR",
+        help=_setting_help("HTTP bind address", "http.host"),
+    )
+    p.add_argument(
+        "--port", dest="http_port", type=int, help=_setting_help("HTTP port", "http.port")
+    )
 
-    p = sub.add_parser("sync", parents=[common, db], help="sync packs into the database")
+    p = _command(
+        sub,
+        "sync",
+        "sync packs into the database",
+        "Make the database match the packs on disk: every pack, or the named ones, each in\n"
+        "one transaction. Prints what changed, each failing file's located diagnostics and\n"
+        "a totals line. Exit 1 when a file or pack failed or a mass delete was refused.",
+        "packsync sync\npacksync sync demo ops --format json\npacksync sync --allow-mass-delete",
+        [common, *db],
+    )
     p.add_argument("packs", nargs="*", metavar="PACK", help="pack refs (default: all)")
     p.add_argument(
         "--allow-mass-delete",
@@ -64,30 +174,102 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _fmt(p)
 
-    p = sub.add_parser("validate", parents=[common], help="validate packs offline (no database)")
+    p = _command(
+        sub,
+        "validate",
+        "validate packs offline (no database)",
+        "Parse and validate workflow files without a database: pack refs, pack folders,\n"
+        "a packs directory, or single files wherever they are. Exit 1 on any error.",
+        "packsync validate\n"
+        "packsync validate packs/demo packs/ops/workflows/triage.workflow.yaml\n"
+        "packsync validate --format github   # annotations in GitHub Actions",
+        [common],
+    )
     p.add_argument("targets", nargs="*", metavar="PACK|PATH")
     _fmt(p, "github")
-    p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the text output (auto: on a terminal, unless NO_COLOR is set)",
+    )
 
-    p = sub.add_parser("list", parents=[common, db], help="list registered workflows")
-    p.add_argument("--pack")
+    p = _command(
+        sub,
+        "list",
+        "list registered workflows",
+        "List the workflows registered in the database, filtered and searched.",
+        "packsync list --pack demo\n"
+        "packsync list --tag backup --tag nightly --enabled --format json",
+        [common, *db],
+    )
+    p.add_argument("--pack", help="only this pack")
     p.add_argument("--tag", action="append", default=[], help="any of these tags (repeatable)")
     en = p.add_mutually_exclusive_group()
-    en.add_argument("--enabled", dest="enabled", action="store_true", default=None)
-    en.add_argument("--disabled", dest="enabled", action="store_false")
+    en.add_argument(
+        "--enabled",
+        dest="enabled",
+        action="store_true",
+        default=None,
+        help="only enabled workflows",
+    )
+    en.add_argument(
+        "--disabled", dest="enabled", action="store_false", help="only disabled workflows"
+    )
     p.add_argument("--search", help="case-insensitive match on ref, label, description")
     _fmt(p)
 
-    p = sub.add_parser("count", parents=[common, db], help="count a pack's workflows")
+    p = _command(
+        sub,
+        "count",
+        "count a pack's workflows",
+        "Print how many workflows are registered for a pack.",
+        "packsync count demo",
+        [common, *db],
+    )
     p.add_argument("pack")
     _fmt(p)
 
-    p = sub.add_parser("delete", parents=[common, db], help="delete a pack's file workflows")
+    p = _command(
+        sub,
+        "delete",
+        "delete a pack's file workflows",
+        "Delete the workflows packsync registered from a pack's files (rows created\n"
+        "through Attune's API or UI are never touched).",
+        "packsync delete demo",
+        [common, *db],
+    )
     p.add_argument("pack")
     _fmt(p)
 
-    sub.add_parser("migrate", parents=[common], help="apply pending database migrations")
-    sub.add_parser("schema", help="print the JSON Schema of the workflow file format")
+    _command(
+        sub,
+        "migrate",
+        "apply pending database migrations",
+        "Create or upgrade packsync's tables (every writing command does this first\n"
+        "unless --no-migrate).",
+        "packsync migrate --database-url postgresql://attune@db/attune",
+        [common, *db],
+    )
+    _command(
+        sub,
+        "schema",
+        "print the JSON Schema of the workflow file format",
+        "Print the JSON Schema of the workflow file format, for editors\n"
+        "(yaml-language-server) and CI.",
+        "packsync schema > workflow.schema.json",
+        [],
+    )
+    p = _command(
+        sub,
+        "completion",
+        "print a shell completion script",
+        "Print a completion script for bash, zsh or tcsh (generated by shtab).",
+        "packsync completion bash > /etc/bash_completion.d/packsync\n"
+        "packsync completion zsh > ~/.zfunc/_packsync",
+        [],
+    )
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     return parser
 
 
@@ -116,9 +298,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "schema":
         return commands.schema(args)
+    if args.command == "completion":
+        import shtab
+
+        print(shtab.complete(parser, shell=args.shell))
+        return exitcodes.OK
     try:
         settings = _settings(args)
     except ConfigError as exc:

@@ -29,7 +29,7 @@ from packsync.daemon.watch import OVERFLOW, Batch, FsWatcher, RootTracker, Watch
 from packsync.daemon.watch import quiet_watchdog_warnings as _quiet_watchdog
 from packsync.http.api import configure_api
 from packsync.http.app import create_app
-from packsync.http.server import HttpServer
+from packsync.http.server import HttpServer, PortInUse
 from packsync.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -112,6 +112,10 @@ class Daemon:
             log.error("inotify watcher unavailable (watcher = inotify)", reason=str(exc))
             await self._shutdown()
             return 1
+        except PortInUse as exc:
+            log.error(exc.strerror)
+            await self._shutdown()
+            return 2
         except OSError as exc:
             log.error("cannot start", error=str(exc))
             await self._shutdown()
@@ -372,5 +376,6 @@ def _is_unavailable(exc: BaseException) -> bool:
 
 
 async def run_daemon(settings: Settings, *, migrate: bool = True) -> int:
-    """Run until SIGTERM/SIGINT; 0 on a clean stop, 1 when it cannot start."""
+    """Run until SIGTERM/SIGINT; 0 on a clean stop, 2 when its port is taken, 1 when it
+    cannot start otherwise."""
     return await Daemon(settings, migrate=migrate).run()

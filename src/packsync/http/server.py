@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import Generator
 from typing import Any
 
@@ -21,6 +23,31 @@ class _Server(uvicorn.Server):
 
     def install_signal_handlers(self) -> None:  # uvicorn < 0.29
         return None
+
+
+class PortInUse(OSError):
+    """The HTTP address is taken: a configuration problem (exit 2), not a crash."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind here rather than in uvicorn, which logs and sys.exit()s on failure."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                exc.errno,
+                f"HTTP port {port} on {host} is already in use: choose another with --port",
+            ) from None
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 class HttpServer:
@@ -41,7 +68,9 @@ class HttpServer:
 
     async def start(self, wait: float = 10.0) -> int:
         """Serve in the background; returns the bound port (port 0 → ephemeral)."""
-        self._task = asyncio.create_task(self._serve(), name="http")
+        cfg = self._server.config
+        sock = bind(cfg.host, cfg.port)
+        self._task = asyncio.create_task(self._serve(sock), name="http")
         deadline = asyncio.get_running_loop().time() + wait
         while not self._server.started:
             if self._task.done():
@@ -56,9 +85,9 @@ class HttpServer:
                 break
         return self.port or 0
 
-    async def _serve(self) -> None:
+    async def _serve(self, sock: socket.socket) -> None:
         try:
-            await self._server.serve()
+            await self._server.serve(sockets=[sock])
         except SystemExit:  # uvicorn sys.exit()s when it cannot bind
             cfg = self._server.config
             raise OSError(f"HTTP server cannot listen on {cfg.host}:{cfg.port}") from None
