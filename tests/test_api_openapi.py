@@ -60,3 +60,43 @@ def test_every_schema_and_property_is_described() -> None:
         assert schema.get("description"), name
         for prop, sub in schema.get("properties", {}).items():
             assert sub.get("description"), f"{name}.{prop}"
+
+
+def _daemon_app() -> FastAPI:
+    from packsync.daemon.state import DaemonState
+    from packsync.http.app import create_app
+    from packsync.metrics import Metrics
+
+    return create_app(DaemonState(metrics=Metrics()))
+
+
+def test_operation_ids_are_named_not_generated() -> None:
+    spec = _daemon_app().openapi()
+    ids = {
+        (method, path): op["operationId"]
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }
+    assert ids[("get", "/api/v1/workflows")] == "listWorkflows"
+    assert ids[("get", "/healthz")] == "healthz"
+    assert len(set(ids.values())) == len(ids)
+    assert all("_" not in i and "api_v1" not in i for i in ids.values()), ids
+
+
+def test_metrics_is_declared_as_prometheus_text() -> None:
+    op = _daemon_app().openapi()["paths"]["/metrics"]["get"]
+    (media,) = op["responses"]["200"]["content"]
+    assert media.startswith("text/plain") and "version=" in media
+
+
+async def test_docs_page_loads_swagger_ui_from_the_package_not_a_cdn() -> None:
+    import httpx
+
+    transport = httpx.ASGITransport(app=_daemon_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        page = (await client.get("/docs")).text
+        assert "cdn" not in page.lower() and "http://" not in page and "https://" not in page
+        for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+            assert asset in page
+            resp = await client.get(asset)
+            assert resp.status_code == 200 and len(resp.content) > 10_000, asset

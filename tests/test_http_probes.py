@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from packsync.daemon.state import DaemonState, PackStatus
 from packsync.http.app import create_app
-from packsync.http.server import HttpServer
+from packsync.http.server import HttpServer, PortInUse
 from packsync.metrics import Metrics
 
 SPEC_METRICS = {
@@ -34,8 +35,8 @@ SPEC_METRICS = {
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[DaemonState, httpx.AsyncClient]]:
-    state = DaemonState(metrics=Metrics("9.9.9"), sync_group="g1", base_dir="/packs")
+async def served(tmp_path: Path) -> AsyncIterator[tuple[DaemonState, httpx.AsyncClient]]:
+    state = DaemonState(metrics=Metrics("9.9.9"), sync_group="g1", base_dir=str(tmp_path))
     server = HttpServer(create_app(state), "127.0.0.1", 0)
     port = await server.start()
     assert port > 0
@@ -118,11 +119,49 @@ async def test_healthz_and_readyz_follow_state(
     assert dead.status_code == 503 and dead.json()["checks"]["watcher"] is False
 
 
+async def test_readiness_needs_the_packs_directory_liveness_does_not(
+    served: tuple[DaemonState, httpx.AsyncClient],
+) -> None:
+    state, client = served
+    state.set_role(True)
+    state.first_sync_done = True
+    state.set_db_up(True)
+    assert (await client.get("/readyz")).status_code == 200
+    Path(state.base_dir).rename(state.base_dir + ".away")
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["packs_dir"] is False
+    assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/status", "/metrics"])
+async def test_probes_answer_head(served: tuple[DaemonState, httpx.AsyncClient], path: str) -> None:
+    state, client = served
+    state.set_role(True)
+    state.first_sync_done = True
+    state.set_db_up(True)
+    resp = await client.head(path)
+    assert resp.status_code == 200 and resp.content == b""
+
+
+async def test_role_is_unknown_while_the_database_is_down(
+    served: tuple[DaemonState, httpx.AsyncClient],
+) -> None:
+    state, client = served
+    state.set_role(False)
+    assert (await client.get("/status")).json()["role"] == "unknown"
+    state.set_db_up(True)
+    assert (await client.get("/status")).json()["role"] == "standby"
+
+
 async def test_status_json(served: tuple[DaemonState, httpx.AsyncClient]) -> None:
     state, client = served
     state.set_role(True)
+    state.set_db_up(True)
     state.set_watcher("polling", "too many folders")
-    state.packs["demo"] = PackStatus(last_sync=1.7e9, last_outcome="ok", syncs=2, errors=1)
+    failing = {"/p/demo/workflows/x.yaml": ["/p/demo/workflows/x.yaml:3:5: error[c]: m"]}
+    state.packs["demo"] = PackStatus(
+        last_sync=1.7e9, last_outcome="errors", syncs=2, errors=1, failing_files=failing
+    )
     state.pending = lambda: ["other"]
     body = (await client.get("/status")).json()
     assert body["role"] == "leader"
@@ -133,6 +172,7 @@ async def test_status_json(served: tuple[DaemonState, httpx.AsyncClient]) -> Non
     }
     assert body["pending_packs"] == ["other"]
     assert body["packs"]["demo"]["errors"] == 1 and body["packs"]["demo"]["syncs"] == 2
+    assert body["packs"]["demo"]["failing_files"] == failing
     assert body["packs"]["demo"]["last_sync"].startswith("2023-11-14T")
 
 
@@ -164,5 +204,26 @@ async def test_port_in_use_is_an_oserror_not_a_process_exit() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         server = HttpServer(create_app(DaemonState(metrics=Metrics())), "127.0.0.1", port)
-        with pytest.raises(OSError, match="cannot listen"):
+        with pytest.raises(PortInUse, match=f"port {port} on 127.0.0.1 is already in use"):
             await server.start()
+
+
+def test_failing_files_are_grouped_by_file_and_bounded() -> None:
+    from packsync.daemon.syncer import failing_files
+    from packsync.diagnostics import error
+    from packsync.results import PackResult, WorkflowResult
+
+    bad = [
+        WorkflowResult(
+            ref=f"demo.w{i}",
+            file_path=f"workflows/w{i}.yaml",
+            change="failed",
+            errors=[error(f"/p/demo/workflows/w{i}.yaml", "c", f"m{j}", 1, j) for j in range(15)],
+        )
+        for i in range(30)
+    ]
+    result = PackResult("demo", outcome="errors", failed=30, workflows=bad)
+    files = failing_files(result)
+    assert len(files) == 20
+    assert files["/p/demo/workflows/w0.yaml"][0] == "/p/demo/workflows/w0.yaml:1:0: error[c]: m0"
+    assert all(len(lines) == 10 for lines in files.values())

@@ -6,6 +6,7 @@ never imports the runner (and tests can build a state without a daemon).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ class PackStatus:
     syncs: int = 0
     errors: int = 0  # syncs that raised (database, bug)
     invalid_files: int = 0  # files failing in the last sync
+    # file → its located diagnostics (bounded), from the last sync
+    failing_files: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +36,7 @@ class PackStatus:
             "syncs": self.syncs,
             "errors": self.errors,
             "invalid_files": self.invalid_files,
+            "failing_files": self.failing_files,
         }
 
 
@@ -80,12 +84,18 @@ class DaemonState:
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
         initialised = self.first_sync_done if self.role == "leader" else self.standby_ready
-        checks = {"initial_sync": initialised, "database": self.db_up, "running": not self.stopping}
+        checks = {
+            "initial_sync": initialised,
+            "database": self.db_up,
+            "packs_dir": bool(self.base_dir) and os.path.isdir(self.base_dir),
+            "running": not self.stopping,
+        }
         return all(checks.values()), checks
 
     def status(self) -> dict[str, Any]:
         return {
-            "role": self.role,
+            # without the database nobody knows who leads: say so, not "standby"
+            "role": self.role if self.db_up else "unknown",
             "sync_group": self.sync_group,
             "base_dir": self.base_dir,
             "started": _iso(self.started_at),

@@ -210,6 +210,7 @@ class PackSyncer:
             status.last_duration_seconds = round(duration, 4)
             status.syncs += 1
             status.invalid_files = result.failed
+            status.failing_files = failing_files(result)
 
     def _record_failure(self, ref: str, trigger: str, duration: float, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError | SweepInterrupted):
@@ -258,3 +259,17 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
     except Exception:
         with contextlib.suppress(Exception):
             pool.terminate()
+
+
+_STATUS_FILES = 20
+_STATUS_LINES = 10
+
+
+def failing_files(result: PackResult) -> dict[str, list[str]]:
+    """A pack's located diagnostics by file for /status, bounded per pack and file."""
+    by_file: dict[str, list[str]] = {}
+    for d in result.problems():
+        lines = by_file.setdefault(d.file, [])
+        if len(lines) < _STATUS_LINES:
+            lines.append(d.format())
+    return dict(list(by_file.items())[:_STATUS_FILES])

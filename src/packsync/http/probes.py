@@ -14,30 +14,51 @@ from packsync.metrics import CONTENT_TYPE
 router = APIRouter()
 
 
+class _PrometheusText(Response):
+    media_type = CONTENT_TYPE
+
+
 def _state(request: Request) -> DaemonState:
     state: DaemonState = request.app.state.daemon
     return state
 
 
-@router.get("/healthz", summary="Liveness: event loop and watcher alive (no database check)")
+@router.head("/healthz", include_in_schema=False)
+@router.get(
+    "/healthz",
+    summary="Liveness: event loop and watcher alive (no database check)",
+)
 async def healthz(request: Request) -> JSONResponse:
     ok, checks = _state(request).live()
     body: dict[str, Any] = {"status": "ok" if ok else "failing", "checks": checks}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/readyz", summary="Readiness: first full sync done and database reachable")
+@router.head("/readyz", include_in_schema=False)
+@router.get(
+    "/readyz",
+    summary="Readiness: first full sync done, database reachable, packs directory present",
+)
 async def readyz(request: Request) -> JSONResponse:
     ok, checks = _state(request).ready()
     body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/status", summary="Role, watcher mode, per-pack last sync and error counts")
+@router.head("/status", include_in_schema=False)
+@router.get(
+    "/status",
+    summary="Role, watcher mode, per-pack last sync, failing files with their diagnostics",
+)
 async def status(request: Request) -> JSONResponse:
     return JSONResponse(_state(request).status())
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.head("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=_PrometheusText,
+)
 async def metrics(request: Request) -> Response:
     return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)
