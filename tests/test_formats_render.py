@@ -73,3 +73,14 @@ def test_empty_and_unknown_format() -> None:
     assert json.loads(render([], "json")) == []
     with pytest.raises(ValueError, match="unknown format"):
         render(DIAGS, "xml")  # type: ignore[arg-type]
+
+
+def test_a_diagnostic_without_a_line_names_only_the_path() -> None:
+    from packsync.diagnostics import error
+
+    d = error("/nonexistent/packs", "base-dir-unavailable", "packs base directory is missing")
+    assert (
+        d.format()
+        == "/nonexistent/packs: error[base-dir-unavailable]: packs base directory is missing"
+    )
+    assert error("f.yaml", "c", "m", 3).format() == "f.yaml:3: error[c]: m"

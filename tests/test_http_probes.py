@@ -218,12 +218,14 @@ def test_failing_files_are_grouped_by_file_and_bounded() -> None:
             ref=f"demo.w{i}",
             file_path=f"workflows/w{i}.yaml",
             change="failed",
-            errors=[error(f"/p/demo/workflows/w{i}.yaml", "c", f"m{j}", 1, j) for j in range(15)],
+            errors=[
+                error(f"/p/demo/workflows/w{i}.yaml", "c", f"m{j}", 1, j + 1) for j in range(15)
+            ],
         )
         for i in range(30)
     ]
     result = PackResult("demo", outcome="errors", failed=30, workflows=bad)
     files = failing_files(result)
     assert len(files) == 20
-    assert files["/p/demo/workflows/w0.yaml"][0] == "/p/demo/workflows/w0.yaml:1:0: error[c]: m0"
+    assert files["/p/demo/workflows/w0.yaml"][0] == "/p/demo/workflows/w0.yaml:1:1: error[c]: m0"
     assert all(len(lines) == 10 for lines in files.values())

@@ -34,11 +34,20 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    @property
+    def where(self) -> str:
+        """`path:line:col`, or just `path` for a whole file or folder (no line)."""
+        if self.line <= 0:
+            return self.file
+        return (
+            f"{self.file}:{self.line}:{self.column}"
+            if self.column > 0
+            else f"{self.file}:{self.line}"
+        )
+
     def format(self) -> str:
         """`path:line:col: severity[code]: message` — the compiler-style line editors parse."""
-        return (
-            f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
-        )
+        return f"{self.where}: {self.severity}[{self.code}]: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -28,7 +28,7 @@ def render(diagnostics: Iterable[Diagnostic], fmt: Format, *, color: bool = Fals
 
 
 def _coloured(d: Diagnostic) -> str:
-    where = f"{_BOLD}{d.file}:{d.line}:{d.column}:{_RESET}"
+    where = f"{_BOLD}{d.where}:{_RESET}"
     sev = f"{_COLOURS.get(d.severity, '')}{d.severity}{_RESET}"
     return f"{where} {sev}[{d.code}]: {d.message}"
 
