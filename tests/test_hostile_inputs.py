@@ -20,7 +20,9 @@ from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_h
 from packsync.pipeline.parse import parse_pack_meta, parse_workflow
 
 CATALOG = HostCatalog({"core": {"core.echo"}})
-TIME_LIMIT_S = 20.0
+# A hang guard, not a speed goal (those live in tests/bench/): a hostile file that
+# takes this long under tracemalloc on a loaded 2-core machine is a hang.
+HANG_LIMIT_S = 120.0
 MEMORY_LIMIT = 300 * 1024 * 1024
 
 
@@ -162,7 +164,7 @@ def test_hostile_workflow(name: str) -> None:
     assert all(d.file == "packs/demo/workflows/evil.yaml" for d in diags)
     assert all(d.line >= 1 and d.column >= 1 for d in errors), [d.format() for d in errors]
     assert not any(d.code == "internal-error" for d in diags), [d.format() for d in diags]
-    assert elapsed < TIME_LIMIT_S, f"{name}: {elapsed:.1f}s"
+    assert elapsed < HANG_LIMIT_S, f"{name}: {elapsed:.1f}s"
     assert peak < MEMORY_LIMIT, f"{name}: {peak / 2**20:.0f} MiB"
     assert result is not None and not result.ok
     assert len(diags) <= 201
