@@ -1,7 +1,9 @@
 """Settings: defaults < YAML config file < environment (`ATTUNE__*`) < CLI flags.
 
 Secrets are `SecretStr`, so they print as `**********` wherever a settings
-object or a field ends up in a log line.
+object or a field ends up in a log line. Under systemd they may also come as
+credentials (`LoadCredential=database_url:…`): a file named after the setting
+in `$CREDENTIALS_DIRECTORY`, used when no other source sets it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from pydantic_settings import (
 
 ENV_PREFIX = "ATTUNE__"
 CONFIG_FILE_ENV = "ATTUNE__CONFIG_FILE"
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+# Settings that may be given as systemd credentials (files in $CREDENTIALS_DIRECTORY).
+CREDENTIAL_SETTINGS = ("database_url", "api_token")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -92,8 +97,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init (CLI flags) > env > YAML file; no .env or secrets dir lookups.
-        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+        # init (CLI flags) > env > YAML file > systemd credentials; no .env lookups.
+        return (
+            init_settings,
+            env_settings,
+            _YamlFileSource(settings_cls),
+            _CredentialsSource(settings_cls),
+        )
 
 
 class _YamlFileSource(PydanticBaseSettingsSource):
@@ -120,6 +130,28 @@ class _YamlFileSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} must be a mapping of settings")
         return data
+
+
+class _CredentialsSource(PydanticBaseSettingsSource):
+    """Secrets handed over by systemd's `LoadCredential=` (systemd.exec(5))."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ is overridden
+
+    def __call__(self) -> dict[str, Any]:
+        folder = os.environ.get(CREDENTIALS_ENV)
+        if not folder:
+            return {}
+        found: dict[str, Any] = {}
+        for name in CREDENTIAL_SETTINGS:
+            path = Path(folder) / name
+            try:
+                found[name] = path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(f"cannot read credential {path}: {exc.strerror}") from exc
+        return found
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

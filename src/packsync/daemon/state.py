@@ -56,6 +56,8 @@ class DaemonState:
     http_port: int | None = None
     last_full_sync: float | None = None
     packs: dict[str, PackStatus] = field(default_factory=dict)
+    # Packs gone from disk whose removal the deletion guard refused (pending).
+    refused_deletes: set[str] = field(default_factory=set)
     watcher_alive: Callable[[], bool] = lambda: True
     tasks_alive: Callable[[], bool] = lambda: True
     pending: Callable[[], list[str]] = _never
@@ -64,6 +66,17 @@ class DaemonState:
     def set_role(self, leader: bool) -> None:
         self.role = "leader" if leader else "standby"
         self.metrics.leader.set(1 if leader else 0)
+        if not leader:  # a standby deletes nothing; the leader reports its own refusals
+            self.refused_deletes.clear()
+            self.metrics.mass_delete_refused.set(0)
+
+    def set_refused(self, ref: str, refused: bool) -> None:
+        """Book a pack's latest outcome: is its removal being held back?"""
+        if refused:
+            self.refused_deletes.add(ref)
+        else:
+            self.refused_deletes.discard(ref)
+        self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
 
     def set_db_up(self, up: bool) -> None:
         self.db_up = up
@@ -99,6 +112,7 @@ class DaemonState:
                 "fallback_reason": self.watcher_fallback_reason,
             },
             "pending_packs": self.pending(),
+            "refused_deletes": sorted(self.refused_deletes),
             "running": self.running(),
             "packs": {ref: st.as_dict() for ref, st in sorted(self.packs.items())},
         }

@@ -200,6 +200,7 @@ class PackSyncer:
             unchanged=result.unchanged,
             finished_at=now,
         )
+        self.state.set_refused(result.pack_ref, result.outcome == "refused")
         if result.outcome == "removed":
             self.state.packs.pop(result.pack_ref, None)
         else:
