@@ -146,11 +146,13 @@ class _CredentialsSource(PydanticBaseSettingsSource):
         for name in CREDENTIAL_SETTINGS:
             path = Path(folder) / name
             try:
-                found[name] = path.read_text(encoding="utf-8").strip()
+                value = path.read_text(encoding="utf-8").strip()
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 raise ConfigError(f"cannot read credential {path}: {exc.strerror}") from exc
+            if value:  # an empty file (SetCredential= fallback) means "not set"
+                found[name] = value
         return found
 
 
