@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -46,11 +47,7 @@ def test_reference_lists_every_setting_with_its_env_name() -> None:
 
 def test_configref_runs_as_a_module() -> None:
     done = subprocess.run(
-        [
-            f"{REPO}/.venv/bin/python" if (REPO / ".venv").exists() else "python3",
-            "-m",
-            "packsync.configref",
-        ],
+        [sys.executable, "-m", "packsync.configref"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -137,6 +137,37 @@ async def test_refused_mass_delete_sets_gauge_and_status(settings: Settings, pg_
         assert daemon.state.status()["refused_deletes"] == []
 
 
+async def test_mass_delete_confirmed_by_the_cli_clears_the_gauge(
+    settings: Settings, pg_url: str
+) -> None:
+    """`packsync sync --allow-mass-delete` in another process deletes the packs:
+    the daemon's next sweep no longer sees them, and the gauge drops to 0."""
+    from packsync.db.connection import create_pool
+    from packsync.service import SyncService
+
+    base = settings.packs_base_dir
+    for ref in ("alpha", "beta", "gamma"):
+        make_pack(base, ref, {"a.yaml": workflow_yaml(ref)})
+    s = fast_settings(settings, mass_delete_grace_seconds=3600.0)
+    async with InProcess(s) as daemon:
+        await until(lambda: daemon.state.first_sync_done, what="first full sync")
+        gauge = daemon.metrics.mass_delete_refused
+        for ref in ("alpha", "beta", "gamma"):
+            shutil.rmtree(base / ref)
+        daemon.request_reconcile("signal")
+        await until(lambda: gauge._value.get() == 1, what="gauge set by the refusal")
+
+        pool = await create_pool(s)
+        try:
+            report = await SyncService(s, pool).sync_all(trigger="cli", allow_mass_delete=True)
+        finally:
+            await pool.close()
+        assert report.totals["deleted"] == 3
+        daemon.request_reconcile("signal")
+        await until(lambda: gauge._value.get() == 0, what="gauge cleared by the next sweep")
+        assert await workflows(pg_url, s.db_schema) == {}
+
+
 def test_process_collector_is_registered() -> None:
     from packsync.metrics import Metrics
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
@@ -124,15 +123,21 @@ def _type_text(annotation: Any) -> str:
 
 
 def _bounds(field: FieldInfo) -> str:
+    """Constraints from the field's annotated-types metadata (Gt, Ge, Le, MinLen...)."""
+    signs = (
+        ("gt", ">"),
+        ("ge", "≥"),
+        ("lt", "<"),
+        ("le", "≤"),
+        ("min_length", "length ≥"),
+        ("max_length", "length ≤"),
+    )
     out = []
     for meta in field.metadata:
-        for attr, sign in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
-            if isinstance(getattr(meta, attr, None), int | float):
-                out.append(f"{sign} {getattr(meta, attr)}")
-        if isinstance(meta, annotated_types.MinLen):
-            out.append(f"length ≥ {meta.min_length}")
-        if isinstance(meta, annotated_types.MaxLen):
-            out.append(f"length ≤ {meta.max_length}")
+        for attr, sign in signs:
+            value = getattr(meta, attr, None)
+            if isinstance(value, int | float):
+                out.append(f"{sign} {value}")
     return f" ({', '.join(out)})" if out else ""
 
 

@@ -7,7 +7,7 @@ never imports the runner (and tests can build a state without a daemon).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,12 @@ class DaemonState:
             self.refused_deletes.add(ref)
         else:
             self.refused_deletes.discard(ref)
+        self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
+
+    def replace_refused(self, refs: Iterable[str]) -> None:
+        """A completed sweep's verdict: exactly these removals are held back
+        (packs deleted meanwhile by another process drop out here)."""
+        self.refused_deletes = set(refs)
         self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
 
     def set_db_up(self, up: bool) -> None:

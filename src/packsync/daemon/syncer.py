@@ -155,6 +155,7 @@ class PackSyncer:
             if result.pack_ref not in seen:
                 self._record(result, trigger, 0.0)
         self.state.last_full_sync = time.time()
+        self.state.replace_refused(report.refused_deletes)
         drift = self._drift(report.packs, trigger, explained())
         totals = report.totals
         log.info(
