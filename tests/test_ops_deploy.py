@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from packsync import __version__
 from tests.ops_support import DEPLOY, REPO, load_yaml, load_yaml_all, need_tool, run
@@ -90,8 +91,6 @@ def test_kubectl_kustomize_renders_the_same_objects(folder: Path) -> None:
     kubectl = need_tool("kubectl", "kubectl renders kustomizations offline")
     rendered = run([kubectl, "kustomize", str(folder)])
     assert rendered.returncode == 0, rendered.stderr
-    import yaml
-
     theirs = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered.stdout)}
     ours = {(d["kind"], d["metadata"]["name"]) for d in kustomize(folder)}
     assert theirs == ours

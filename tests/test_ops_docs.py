@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from packsync import configref
@@ -79,7 +80,7 @@ def test_pre_commit_instructions_use_a_hook_that_exists_and_no_phantom_tag() -> 
     blocks = re.findall(r"```yaml\n((?:#[^\n]*\n)?repos:.*?)```", guide, re.S)
     assert len(blocks) == 2
     for block in blocks:
-        (repo,) = load_yaml_text(block)["repos"]
+        (repo,) = yaml.safe_load(block)["repos"]
         (hook,) = repo["hooks"]
         assert hook["id"] in hooks
         if repo["repo"] == "local":
@@ -88,10 +89,3 @@ def test_pre_commit_instructions_use_a_hook_that_exists_and_no_phantom_tag() -> 
         else:
             assert re.fullmatch(r"[0-9a-f]{40}", str(repo["rev"])), "rev: must be a commit SHA"
     assert "v0.1.0" not in guide and "v0.1.0" not in (REPO / ".pre-commit-hooks.yaml").read_text()
-
-
-def load_yaml_text(text: str) -> dict[str, object]:
-    import yaml
-
-    data: dict[str, object] = yaml.safe_load(text)
-    return data
