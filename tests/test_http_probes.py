@@ -30,6 +30,7 @@ SPEC_METRICS = {
     "packsync_db_up": ("gauge", set()),
     "packsync_leader": ("gauge", set()),
     "packsync_watcher_polling": ("gauge", set()),
+    "packsync_mass_delete_refused": ("gauge", set()),
     "packsync_build_info": ("gauge", {"version"}),
 }
 

@@ -1,7 +1,9 @@
 """Settings: defaults < YAML config file < environment (`ATTUNE__*`) < CLI flags.
 
 Secrets are `SecretStr`, so they print as `**********` wherever a settings
-object or a field ends up in a log line.
+object or a field ends up in a log line. Under systemd they may also come as
+credentials (`LoadCredential=database_url:…`): a file named after the setting
+in `$CREDENTIALS_DIRECTORY`, used when no other source sets it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from pydantic_settings import (
 
 ENV_PREFIX = "ATTUNE__"
 CONFIG_FILE_ENV = "ATTUNE__CONFIG_FILE"
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+# Settings that may be given as systemd credentials (files in $CREDENTIALS_DIRECTORY).
+CREDENTIAL_SETTINGS = ("database_url", "api_token")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -114,8 +119,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init (CLI flags) > env > YAML file; no .env or secrets dir lookups.
-        return (init_settings, env_settings, *_config_file_sources(settings_cls))
+        # init (CLI flags) > env > YAML file > systemd credentials; no .env lookups.
+        return (
+            init_settings,
+            env_settings,
+            *_config_file_sources(settings_cls),
+            _CredentialsSource(settings_cls),
+        )
 
 
 _PG_SCHEMES = ("postgresql", "postgres")
@@ -239,6 +249,30 @@ def _explain(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         problems.append(f"{_where(loc, overrides)}={_shown(loc, e.get('input'))}: {msg}")
     return "invalid configuration: " + "; ".join(problems)
+
+
+class _CredentialsSource(PydanticBaseSettingsSource):
+    """Secrets handed over by systemd's `LoadCredential=` (systemd.exec(5))."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ is overridden
+
+    def __call__(self) -> dict[str, Any]:
+        folder = os.environ.get(CREDENTIALS_ENV)
+        if not folder:
+            return {}
+        found: dict[str, Any] = {}
+        for name in CREDENTIAL_SETTINGS:
+            path = Path(folder) / name
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(f"cannot read credential {path}: {exc.strerror}") from exc
+            if value:  # an empty file (SetCredential= fallback) means "not set"
+                found[name] = value
+        return found
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

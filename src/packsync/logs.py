@@ -2,6 +2,10 @@
 uvicorn) routed through the same renderer, everything to stderr so stdout
 stays clean for data (`--format json`).
 
+Under systemd (stderr is the journal stream named by `JOURNAL_STREAM`) every
+line starts with its syslog priority, `<3>` … `<7>` (sd-daemon(3)), so
+`journalctl -p warning` filters packsync's lines.
+
 Secrets are masked twice: settings hold them as SecretStr, and a last
 processor scrubs URL passwords and secret-looking keys from every event.
 """
@@ -52,6 +56,36 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# logging level → syslog priority (sd-daemon(3) prefixes).
+_PRIORITY = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+
+def syslog_priority(levelno: int) -> int:
+    return next((prio for level, prio in _PRIORITY if levelno >= level), 7)
+
+
+def is_journal_stream(stream: TextIO) -> bool:
+    """True when `stream` is the journal connection systemd handed us: the
+    `JOURNAL_STREAM=<dev>:<inode>` it exports names this very file."""
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return bool(expected) and expected == f"{st.st_dev}:{st.st_ino}"
+
+
+class _PriorityFormatter(logging.Formatter):
+    """Prefixes a formatted line with `<N>`, its syslog priority, for journald."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{syslog_priority(record.levelno)}>{self._inner.format(record)}"
+
+
 def configure_logging(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
@@ -84,12 +118,13 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        )
+    formatter: logging.Formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
+    if is_journal_stream(stream):
+        formatter = _PriorityFormatter(formatter)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

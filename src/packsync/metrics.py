@@ -13,6 +13,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -90,10 +91,17 @@ class Metrics:
             "1 when the watcher polls instead of using inotify.",
             registry=r,
         )
+        self.mass_delete_refused = Gauge(
+            "packsync_mass_delete_refused",
+            "1 while the deletion guard holds back the removal of packs gone from disk.",
+            registry=r,
+        )
         self.build_info = Gauge(
             "packsync_build_info", "Build information (always 1).", ["version"], registry=r
         )
         self.build_info.labels(version=version).set(1)
+        # process_* (CPU, memory, open fds, start time) from /proc; absent elsewhere.
+        ProcessCollector(registry=r)
         for trigger in TRIGGERS:
             for outcome in OUTCOMES:
                 self.sync_runs.labels(trigger=trigger, outcome=outcome)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,8 @@ class DaemonState:
     http_port: int | None = None
     last_full_sync: float | None = None
     packs: dict[str, PackStatus] = field(default_factory=dict)
+    # Packs gone from disk whose removal the deletion guard refused (pending).
+    refused_deletes: set[str] = field(default_factory=set)
     watcher_alive: Callable[[], bool] = lambda: True
     tasks_alive: Callable[[], bool] = lambda: True
     pending: Callable[[], list[str]] = _never
@@ -68,6 +70,23 @@ class DaemonState:
     def set_role(self, leader: bool) -> None:
         self.role = "leader" if leader else "standby"
         self.metrics.leader.set(1 if leader else 0)
+        if not leader:  # a standby deletes nothing; the leader reports its own refusals
+            self.refused_deletes.clear()
+            self.metrics.mass_delete_refused.set(0)
+
+    def set_refused(self, ref: str, refused: bool) -> None:
+        """Book a pack's latest outcome: is its removal being held back?"""
+        if refused:
+            self.refused_deletes.add(ref)
+        else:
+            self.refused_deletes.discard(ref)
+        self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
+
+    def replace_refused(self, refs: Iterable[str]) -> None:
+        """A completed sweep's verdict: exactly these removals are held back
+        (packs deleted meanwhile by another process drop out here)."""
+        self.refused_deletes = set(refs)
+        self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
 
     def set_db_up(self, up: bool) -> None:
         self.db_up = up
@@ -109,6 +128,7 @@ class DaemonState:
                 "fallback_reason": self.watcher_fallback_reason,
             },
             "pending_packs": self.pending(),
+            "refused_deletes": sorted(self.refused_deletes),
             "running": self.running(),
             "packs": {ref: st.as_dict() for ref, st in sorted(self.packs.items())},
         }

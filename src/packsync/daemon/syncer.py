@@ -155,6 +155,7 @@ class PackSyncer:
             if result.pack_ref not in seen:
                 self._record(result, trigger, 0.0)
         self.state.last_full_sync = time.time()
+        self.state.replace_refused(report.refused_deletes)
         drift = self._drift(report.packs, trigger, explained())
         totals = report.totals
         log.info(
@@ -200,6 +201,7 @@ class PackSyncer:
             unchanged=result.unchanged,
             finished_at=now,
         )
+        self.state.set_refused(result.pack_ref, result.outcome == "refused")
         if result.outcome == "removed":
             self.state.packs.pop(result.pack_ref, None)
         else:
