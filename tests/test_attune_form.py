@@ -55,8 +55,8 @@ def check(*args: str, stdin: str | None = None) -> list[tuple[str, str, str]]:
         [str(CHECK), *args], input=stdin, capture_output=True, text=True, check=False
     )
     assert out.returncode in (0, 1), out.stderr
-    rows = [tuple((line.split("\t", 2) + ["", ""])[:3]) for line in out.stdout.splitlines()]
-    return [(p, s, m) for p, s, m in rows]
+    rows = [[*line.split("\t", 2), "", ""] for line in out.stdout.splitlines()]
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def emit(path: Path, parsed: ParsedWorkflow | None = None) -> dict[str, Any] | None:
@@ -349,33 +349,130 @@ def _task(body: str) -> str:
 
 # (legacy spelling only packsync accepts, Attune's native spelling of the same workflow)
 LEGACY = [
-    ("tasks as a map", HEAD + "  a: {action: core.echo, on_success: b}\n  b: {action: core.echo}\n", HEAD + "  - {name: a, action: core.echo, on_success: b}\n  - {name: b, action: core.echo}\n"),
-    ("vars as one-key maps", "version: '1'\nref: demo.flow\nvars:\n  - x: 1\n  - y\ntasks:\n  - {name: a, action: core.echo}\n", "version: '1'\nref: demo.flow\nvars: {x: 1, y: null}\ntasks:\n  - {name: a, action: core.echo}\n"),
-    ("on_success list", _task("    on_success: [b, c]\n"), _task("    next: [{when: '{{ succeeded() }}', do: [b, c]}]\n")),
-    ("on_failure comma string", _task("    on_failure: 'b, c'\n"), _task("    next: [{when: '{{ failed() }}', do: [b, c]}]\n")),
-    ("on_success {when, do}", _task("    on_success:\n      - when: '{{ result().ok }}'\n        do: b\n      - c\n"), _task("    next:\n      - {when: '{{ succeeded() and (result().ok) }}', do: [b]}\n      - {when: '{{ succeeded() }}', do: [c]}\n")),
-    ("on_complete {when, do}", _task("    on_complete: [{when: 'x', do: b}]\n"), _task("    next: [{when: '{{ x }}', do: [b]}]\n")),
-    ("hyphenated keys", _task("    on-success: b\n    with-items: '{{ [1, 2] }}'\n    retry: {count: 2, delay: 1, max-delay: 4}\n"), _task("    on_success: b\n    with_items: '{{ [1, 2] }}'\n    retry: {count: 2, delay: 1, max_delay: 4}\n")),
-    ("publish as a mapping", _task("    next: [{when: '{{ succeeded() }}', publish: {x: 1, y: '{{ result() }}'}, do: [b]}]\n"), _task("    next: [{when: '{{ succeeded() }}', publish: [{x: 1}, {y: '{{ result() }}'}], do: [b]}]\n")),
-    ("task publish mapping", _task("    publish: {x: 1}\n    on_failure: c\n    on_success: b\n"), _task("    publish: [{x: 1}]\n    on_success: b\n    on_failure: c\n")),
+    (
+        "tasks as a map",
+        HEAD + "  a: {action: core.echo, on_success: b}\n  b: {action: core.echo}\n",
+        HEAD
+        + "  - {name: a, action: core.echo, on_success: b}\n  - {name: b, action: core.echo}\n",
+    ),
+    (
+        "vars as one-key maps",
+        "version: '1'\nref: demo.flow\nvars:\n  - x: 1\n  - y\ntasks:\n  - {name: a, action: core.echo}\n",
+        "version: '1'\nref: demo.flow\nvars: {x: 1, y: null}\ntasks:\n  - {name: a, action: core.echo}\n",
+    ),
+    (
+        "on_success list",
+        _task("    on_success: [b, c]\n"),
+        _task("    next: [{when: '{{ succeeded() }}', do: [b, c]}]\n"),
+    ),
+    (
+        "on_failure comma string",
+        _task("    on_failure: 'b, c'\n"),
+        _task("    next: [{when: '{{ failed() }}', do: [b, c]}]\n"),
+    ),
+    (
+        "on_success {when, do}",
+        _task("    on_success:\n      - when: '{{ result().ok }}'\n        do: b\n      - c\n"),
+        _task(
+            "    next:\n      - {when: '{{ succeeded() and (result().ok) }}', do: [b]}\n      - {when: '{{ succeeded() }}', do: [c]}\n"
+        ),
+    ),
+    (
+        "on_complete {when, do}",
+        _task("    on_complete: [{when: 'x', do: b}]\n"),
+        _task("    next: [{when: '{{ x }}', do: [b]}]\n"),
+    ),
+    (
+        "hyphenated keys",
+        _task(
+            "    on-success: b\n    with-items: '{{ [1, 2] }}'\n    retry: {count: 2, delay: 1, max-delay: 4}\n"
+        ),
+        _task(
+            "    on_success: b\n    with_items: '{{ [1, 2] }}'\n    retry: {count: 2, delay: 1, max_delay: 4}\n"
+        ),
+    ),
+    (
+        "publish as a mapping",
+        _task(
+            "    next: [{when: '{{ succeeded() }}', publish: {x: 1, y: '{{ result() }}'}, do: [b]}]\n"
+        ),
+        _task(
+            "    next: [{when: '{{ succeeded() }}', publish: [{x: 1}, {y: '{{ result() }}'}], do: [b]}]\n"
+        ),
+    ),
+    (
+        "task publish mapping",
+        _task("    publish: {x: 1}\n    on_failure: c\n    on_success: b\n"),
+        _task("    publish: [{x: 1}]\n    on_success: b\n    on_failure: c\n"),
+    ),
     ("do as a string", _task("    next: [{do: b}]\n"), _task("    next: [{do: [b]}]\n")),
-    ("decision default name", _task("    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: c}\n"), _task("    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: true, next: c}\n")),
-    ("flat parameters", "version: '1'\nref: demo.flow\nparameters:\n  h: {type: string, required: true}\n  p: {type: integer, required: false}\ntasks:\n  - {name: a, action: core.echo}\n", "version: '1'\nref: demo.flow\nparameters: {type: object, properties: {h: {type: string}, p: {type: integer}}, required: [h]}\ntasks:\n  - {name: a, action: core.echo}\n"),
-    ("join all", HEAD + "  - {name: a, action: core.echo, next: [{do: [b, c]}]}\n  - {name: b, action: core.echo, on_success: d}\n  - {name: c, action: core.echo, on_success: d}\n  - {name: d, action: core.echo, join: all}\n", HEAD + "  - {name: a, action: core.echo, next: [{do: [b, c]}]}\n  - {name: b, action: core.echo, on_success: d}\n  - {name: c, action: core.echo, on_success: d}\n  - {name: d, action: core.echo, join: 2}\n"),
-    ("with_items list", _task("    with_items: [x, 2, \"it's\", '{{ parameters.n }}', [true, null]]\n"), _task("    with_items: \"{{ ['x', 2, 'it\\\\'s', (parameters.n), [true, null]] }}\"\n")),
-    ("retry without delay", _task("    retry: {count: 3}\n"), _task("    retry: {count: 3, delay: 0}\n")),
-    ("retry integral float delay", _task("    retry: {count: 3, delay: 2.0}\n"), _task("    retry: {count: 3, delay: 2}\n")),
-    ("noop target", _task("    on_failure: noop\n    on_success: b\n"), _task("    next:\n      - {when: '{{ succeeded() }}', do: [b]}\n      - {when: '{{ failed() }}', do: []}\n")),
-    ("no ref", "version: '1'\ntasks:\n  - {name: a, action: core.echo}\n", "version: '1'\nref: demo.flow\ntasks:\n  - {name: a, action: core.echo}\n"),
-    ("enabled and name", "version: '1'\nref: demo.flow\nname: flow\nenabled: false\ntasks:\n  - {name: a, action: core.echo}\n", "version: '1'\nref: demo.flow\ntasks:\n  - {name: a, action: core.echo}\n"),
-    ("nested legacy in parallel", HEAD + "  - name: p\n    type: parallel\n    tasks:\n      s1: {action: core.echo, on-success: s2}\n      s2: {action: core.echo}\n", HEAD + "  - name: p\n    type: parallel\n    tasks:\n      - {name: s1, action: core.echo, on_success: s2}\n      - {name: s2, action: core.echo}\n"),
+    (
+        "decision default name",
+        _task("    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: c}\n"),
+        _task(
+            "    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: true, next: c}\n"
+        ),
+    ),
+    (
+        "flat parameters",
+        "version: '1'\nref: demo.flow\nparameters:\n  h: {type: string, required: true}\n  p: {type: integer, required: false}\ntasks:\n  - {name: a, action: core.echo}\n",
+        "version: '1'\nref: demo.flow\nparameters: {type: object, properties: {h: {type: string}, p: {type: integer}}, required: [h]}\ntasks:\n  - {name: a, action: core.echo}\n",
+    ),
+    (
+        "join all",
+        HEAD
+        + "  - {name: a, action: core.echo, next: [{do: [b, c]}]}\n  - {name: b, action: core.echo, on_success: d}\n  - {name: c, action: core.echo, on_success: d}\n  - {name: d, action: core.echo, join: all}\n",
+        HEAD
+        + "  - {name: a, action: core.echo, next: [{do: [b, c]}]}\n  - {name: b, action: core.echo, on_success: d}\n  - {name: c, action: core.echo, on_success: d}\n  - {name: d, action: core.echo, join: 2}\n",
+    ),
+    (
+        "with_items list",
+        _task("    with_items: [x, 2, \"it's\", '{{ parameters.n }}', [true, null]]\n"),
+        _task("    with_items: \"{{ ['x', 2, 'it\\\\'s', (parameters.n), [true, null]] }}\"\n"),
+    ),
+    (
+        "retry without delay",
+        _task("    retry: {count: 3}\n"),
+        _task("    retry: {count: 3, delay: 0}\n"),
+    ),
+    (
+        "retry integral float delay",
+        _task("    retry: {count: 3, delay: 2.0}\n"),
+        _task("    retry: {count: 3, delay: 2}\n"),
+    ),
+    (
+        "noop target",
+        _task("    on_failure: noop\n    on_success: b\n"),
+        _task(
+            "    next:\n      - {when: '{{ succeeded() }}', do: [b]}\n      - {when: '{{ failed() }}', do: []}\n"
+        ),
+    ),
+    (
+        "no ref",
+        "version: '1'\ntasks:\n  - {name: a, action: core.echo}\n",
+        "version: '1'\nref: demo.flow\ntasks:\n  - {name: a, action: core.echo}\n",
+    ),
+    (
+        "enabled and name",
+        "version: '1'\nref: demo.flow\nname: flow\nenabled: false\ntasks:\n  - {name: a, action: core.echo}\n",
+        "version: '1'\nref: demo.flow\ntasks:\n  - {name: a, action: core.echo}\n",
+    ),
+    (
+        "nested legacy in parallel",
+        HEAD
+        + "  - name: p\n    type: parallel\n    tasks:\n      s1: {action: core.echo, on-success: s2}\n      s2: {action: core.echo}\n",
+        HEAD
+        + "  - name: p\n    type: parallel\n    tasks:\n      - {name: s1, action: core.echo, on_success: s2}\n      - {name: s2, action: core.echo}\n",
+    ),
 ]
 
 
 def _parse(path: Path, text: str) -> ParsedWorkflow:
     path.write_text(text)
     raw = text.encode()
-    source = SourceFile("demo", "workflows/flow.yaml", str(path), FileKind.WORKFLOW, raw, content_hash(raw))
+    source = SourceFile(
+        "demo", "workflows/flow.yaml", str(path), FileKind.WORKFLOW, raw, content_hash(raw)
+    )
     return parse_workflow(source, CATALOG)
 
 
@@ -407,7 +504,9 @@ def test_legacy_spellings_batch_through_stored(tmp_path: Path) -> None:
 
 
 def test_with_items_expressions_parse_in_attunes_grammar(tmp_path: Path) -> None:
-    parsed = _parse(tmp_path / "flow.yaml", _task("    with_items: ['a\\b', \"q'\", -3, 1.5, [x]]\n"))
+    parsed = _parse(
+        tmp_path / "flow.yaml", _task("    with_items: ['a\\b', \"q'\", -3, 1.5, [x]]\n")
+    )
     assert parsed.ok and parsed.definition is not None
     expr = parsed.definition["tasks"][0]["with_items"]
     assert expr == "{{ ['a\\\\b', 'q\\'', -3, 1.5, ['x']] }}"
@@ -422,14 +521,19 @@ UNSUPPORTED = [
     ("with_items with a mapping", _task("    with_items: [{a: 1}]\n")),
     ("with_items partial template", _task("    with_items: ['x-{{ y }}']\n")),
     ("engine command fail", _task("    on_failure: fail\n")),
-    ("output_map mapping value", "version: '1'\nref: demo.flow\noutput_map: {r: {a: 1}}\ntasks:\n  - {name: a, action: core.echo}\n"),
+    (
+        "output_map mapping value",
+        "version: '1'\nref: demo.flow\noutput_map: {r: {a: 1}}\ntasks:\n  - {name: a, action: core.echo}\n",
+    ),
 ]
 
 
 @pytest.mark.parametrize("text", [c[1] for c in UNSUPPORTED], ids=[c[0] for c in UNSUPPORTED])
 def test_what_attune_cannot_hold_is_an_error(tmp_path: Path, text: str) -> None:
     parsed = _parse(tmp_path / "flow.yaml", text)
-    assert "attune-unsupported" in {d.code for d in parsed.diagnostics if d.severity.value == "error"}
+    assert "attune-unsupported" in {
+        d.code for d in parsed.diagnostics if d.severity.value == "error"
+    }
     assert not parsed.ok
 
 
@@ -464,6 +568,8 @@ def test_stored_form_revalidates_as_its_own_input(corpus: list[Case]) -> None:
             display_path="api",
             catalog=CATALOG,
         )
-        assert not has_errors(again.diagnostics), (case.label, [d.format() for d in again.diagnostics])
+        assert not has_errors(again.diagnostics), (
+            case.label,
+            [d.format() for d in again.diagnostics],
+        )
         assert again.definition == case.parsed.definition, case.label
-

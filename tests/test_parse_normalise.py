@@ -174,7 +174,12 @@ def test_modern_definition_shape() -> None:
     ]
     assert [t["type"] for t in d["tasks"]] == ["action"] * 3
     assert d["tasks"][1]["action"] == "core.echo" and d["tasks"][1]["retry"] is None
-    assert (d["ref"], d["label"], d["description"], d["output_map"]) == ("demo.flow", "", None, None)
+    assert (d["ref"], d["label"], d["description"], d["output_map"]) == (
+        "demo.flow",
+        "",
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in SPELLINGS if n != "modern"])
@@ -394,7 +399,10 @@ PAIRS = [
     ),
     ("publish: [{y: 1}]", "next: [{when: '{{ succeeded() }}', publish: {y: 1}}]"),
     ("permission_set_ref: ops", "permission-set-refs: ops"),
-    ("publish: {y: 1}\n    on_failure: c", "next: [{when: '{{ failed() }}', publish: [{y: 1}], do: [c]}]"),
+    (
+        "publish: {y: 1}\n    on_failure: c",
+        "next: [{when: '{{ failed() }}', publish: [{y: 1}], do: [c]}]",
+    ),
 ]
 
 
