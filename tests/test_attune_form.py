@@ -553,6 +553,18 @@ def test_legacy_fields_beside_next_are_an_error(tmp_path: Path) -> None:
     assert parsed.definition == emit(tmp_path / "flow.yaml")
 
 
+def test_stored_form_matches_packsyncs_json_schema(corpus: list[Case]) -> None:
+    from jsonschema import Draft202012Validator
+
+    from packsync.schema import workflow_json_schema
+
+    validator = Draft202012Validator(workflow_json_schema())
+    for case in corpus:
+        if case.parsed.ok:
+            errors = [e.message for e in validator.iter_errors(case.parsed.definition)]
+            assert errors == [], case.label
+
+
 def test_stored_form_revalidates_as_its_own_input(corpus: list[Case]) -> None:
     """A stored definition (nulls for absent options) is valid input again, and
     normalises to itself: the REST API reads it back on update."""
