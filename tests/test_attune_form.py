@@ -585,3 +585,25 @@ def test_stored_form_revalidates_as_its_own_input(corpus: list[Case]) -> None:
             [d.format() for d in again.diagnostics],
         )
         assert again.definition == case.parsed.definition, case.label
+
+
+def test_editing_the_action_yaml_re_registers_its_linked_workflow(tmp_path: Path) -> None:
+    import shutil
+
+    from packsync.pipeline.load import pack_checksum
+
+    shutil.copytree(EXAMPLES / "demo", tmp_path / "demo")
+    scanned = scan_pack(tmp_path, "demo", max_file_size=1 << 20)
+    assert scanned is not None
+    before = {w.file_path: w for w in load_pack(scanned, CATALOG).workflows}
+    known = {path: w.content_hash for path, w in before.items()}
+    assert load_pack(scanned, CATALOG, known=known).workflows == []  # all unchanged
+    action = tmp_path / "demo" / "actions" / "backup_all.yaml"
+    action.write_text(action.read_text().replace("tags: [backup]", "tags: [backup, nightly]"))
+    rescanned = scan_pack(tmp_path, "demo", max_file_size=1 << 20)
+    assert rescanned is not None
+    assert pack_checksum(rescanned) != pack_checksum(scanned)
+    (changed,) = load_pack(rescanned, CATALOG, known=known).workflows
+    assert changed.file_path == "actions/workflows/backup_all.yaml"
+    assert changed.tags == ["backup", "nightly"]
+    assert changed.content_hash != known[changed.file_path]

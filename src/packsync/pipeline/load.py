@@ -114,6 +114,15 @@ def pack_actions(scanned: ScannedPack) -> set[str]:
     return refs
 
 
+def linked_hash(source: SourceFile, action: ActionMeta | None) -> str:
+    """The content identity of a workflow: its file's hash, combined with its
+    action YAML's for an action-linked one (that YAML gives its ref, label,
+    schemas), so editing either re-registers it."""
+    if action is None:
+        return source.hash
+    return hashlib.sha256(f"{source.hash}\0{action.content_hash}".encode()).hexdigest()
+
+
 def linked_actions(scanned: ScannedPack) -> tuple[dict[str, ActionMeta], list[Diagnostic]]:
     """Workflow rel_path → the action YAML whose `workflow_file` names it (the
     first by file name, as Attune's pack loader reads them in that order)."""
@@ -187,8 +196,10 @@ def load_pack(
                 action=action,
             )
             loaded.workflows.append(parsed)
-        elif known.get(source.rel_path) == source.hash:
+        elif known.get(source.rel_path) == linked_hash(source, action):
             loaded.unchanged.append(source)
         else:
-            loaded.workflows.append(parse_workflow(source, catalog, action))
+            parsed = parse_workflow(source, catalog, action)
+            parsed.content_hash = linked_hash(source, action)
+            loaded.workflows.append(parsed)
     return loaded
