@@ -238,6 +238,22 @@ tasks:
   - {name: d, action: core.echo, on_complete: e, publish: [{x: 1}]}
   - {name: e, action: core.echo}
 """,
+    """ref: demo.alias
+version: "1"
+label: Alias
+tasks:
+  - name: a
+    type: workflow
+    action: demo.other
+    permission_set_ref: ops
+    __chart_meta__: null
+    next:
+      - when: null
+        do: [b]
+        __chart_meta__: null
+      - when: "{{ failed() }}"
+  - {name: b, action: core.echo, timeout: 5, retry: {count: 1, delay: 0}}
+""",
 ]
 
 
@@ -456,6 +472,11 @@ LEGACY = [
         "enabled and name",
         "version: '1'\nref: demo.flow\nname: flow\nenabled: false\ntasks:\n  - {name: a, action: core.echo}\n",
         "version: '1'\nref: demo.flow\ntasks:\n  - {name: a, action: core.echo}\n",
+    ),
+    (
+        "output_map as one-key maps",
+        "version: '1'\nref: demo.flow\noutput_map:\n  - r: '{{ x }}'\n  - s: 5\ntasks:\n  - {name: a, action: core.echo}\n",
+        "version: '1'\nref: demo.flow\noutput_map: {r: '{{ x }}', s: '5'}\ntasks:\n  - {name: a, action: core.echo}\n",
     ),
     (
         "nested legacy in parallel",
