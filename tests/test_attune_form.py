@@ -296,14 +296,17 @@ def test_what_attune_accepts_is_stored_exactly_as_attune_stores_it(corpus: list[
         status, message = verdicts[str(case.path)]
         if status != "OK" or "ignored keys" in message:
             continue
-        if case.parsed.definition is None or has_errors(case.parsed.diagnostics):
-            continue  # packsync is stricter here (unknown keys, templates, ...)
+        codes = {d.code for d in case.parsed.diagnostics}
+        if case.parsed.definition is None or "yaml-value" in codes:
+            continue  # e.g. `.nan`, which JSON (and so jsonb) cannot hold
+        # also where packsync is stricter (reachability, templates, ...): the
+        # definition it builds is still Attune's
         expected = emit(case.path, case.parsed)
         compared += 1
         if case.parsed.definition != expected:
             mismatches.append((case.label, expected, case.parsed.definition))
     assert not mismatches, json.dumps(mismatches[0], indent=1, sort_keys=True)[:6000]
-    assert compared >= 30
+    assert compared >= 40
 
 
 def test_every_stored_definition_loads_in_attunes_executor(corpus: list[Case]) -> None:
