@@ -429,7 +429,7 @@ LEGACY = [
         "decision default name",
         _task("    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: c}\n"),
         _task(
-            "    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: true, next: c}\n"
+            "    decision:\n      - {when: '{{ x }}', next: b}\n      - {when: '{{ not ((x)) }}', next: c}\n"
         ),
     ),
     (
@@ -631,3 +631,14 @@ def test_editing_the_action_yaml_re_registers_its_linked_workflow(tmp_path: Path
     assert changed.file_path == "actions/workflows/backup_all.yaml"
     assert changed.tags == ["backup", "nightly"]
     assert changed.content_hash != known[changed.file_path]
+
+
+def test_a_native_default_decision_warns_that_attune_always_runs_it(tmp_path: Path) -> None:
+    text = _task(
+        "    decision:\n      - {when: '{{ x }}', next: b}\n      - {default: true, next: c}\n"
+    )
+    parsed = _parse(tmp_path / "flow.yaml", text)
+    (diag,) = [d for d in parsed.diagnostics if d.code == "decision-default"]
+    assert diag.severity.value == "warning" and diag.line == 8 and parsed.ok
+    assert parsed.definition is not None
+    assert parsed.definition["tasks"][0]["next"][1] == {"do": ["c"]}  # as Attune stores it

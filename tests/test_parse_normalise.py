@@ -259,11 +259,12 @@ tasks:
   - {name: c, action: core.echo}
   - {name: d, action: core.echo}
 """
-    # as Attune folds decisions: each branch keeps its own `when`, the default none
+    # as Attune folds decisions, each branch keeps its own `when`; packsync's
+    # `{default: d}` is an "else" over the other branches
     assert _definition(text)["tasks"][0]["next"] == [
         {"when": "{{ x > 1 }}", "do": ["b"]},
         {"when": "y", "do": ["c"]},
-        {"do": ["d"]},
+        {"when": "{{ not ((x > 1) or (y)) }}", "do": ["d"]},
     ]
 
 

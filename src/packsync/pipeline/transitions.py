@@ -10,7 +10,8 @@ outcome), `on_timeout` → `{{ timed_out() }}`, each `decision` branch → its o
 transition whose `when` contains `succeeded()`, else the first one, else a new
 `{when: "{{ succeeded() }}", publish}`. Spellings only packsync accepts (a
 list of targets, conditional `{when, do}` items, `do: a, b`, publish as a
-mapping, `{default: task}`) become what the equivalent native spelling gives.
+mapping, `{default: task}` as an "else") become what the equivalent native
+spelling gives.
 Empty `publish` and absent `when`/`do` are left out, as Attune's serde does.
 """
 
@@ -142,26 +143,45 @@ def _is_null(node: YNode) -> bool:
 
 
 def _decisions(node: YNode | None, info: Any, rep: Reporter) -> list[dict[str, Any]]:
-    """Attune: each branch → `{when: branch.when, do: [branch.next]}`; `default`
-    only marks the branch that may lack `when` (it then fires on any outcome).
-    packsync also takes `{default: task}` for `{default: true, next: task}`."""
+    """Attune: each branch → `{when: branch.when, do: [branch.next]}`; `default:
+    true` only lets a branch lack `when`, and such a branch fires on every
+    outcome (a `decision-default` warning says so). packsync's `{default: task}`
+    is an "else": `{when: "{{ not ((c1) or (c2)) }}", do: [task]}` over the
+    other branches' conditions."""
     out: list[dict[str, Any]] = []
+    conds: list[str] = []
+    elses: list[dict[str, Any]] = []
     for item in node.items if isinstance(node, YSeq) else []:
         if not isinstance(item, YMap):
             continue
         keys = {canonical(k): v for k, (_, v) in item.items.items()}
         when, nxt, dflt = keys.get("when"), keys.get("next"), keys.get("default")
-        named_default = isinstance(dflt, YScalar) and isinstance(dflt.value, str)
+        named_default = isinstance(dflt, YScalar) and isinstance(dflt.value, str) and nxt is None
         is_default = named_default or (isinstance(dflt, YScalar) and dflt.value is True)
-        target = dflt if named_default and nxt is None else nxt
+        target = dflt if named_default else nxt
         if target is None or (when is None and not is_default):
             rep.error("required", "a decision needs 'when' and 'next', or 'default'", item)
             continue
         entry: dict[str, Any] = {}
         if isinstance(when, YScalar) and isinstance(when.value, str):
             entry["when"] = when.value
+            expr = _expr(when, rep)
+            if expr:
+                conds.append(expr)
+        elif named_default:
+            elses.append(entry)
+        else:
+            rep.warning(
+                "decision-default",
+                "Attune runs a default decision branch on every outcome, beside the "
+                "branches that match: give it a 'when' (e.g. the negation of the others)",
+                dflt or item,
+            )
         entry["do"] = targets(target, info)
         out.append(entry)
+    if conds:
+        for entry in elses:
+            entry["when"] = "{{ not (" + " or ".join(f"({c})" for c in conds) + ") }}"
     return out
 
 
