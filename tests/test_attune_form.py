@@ -642,3 +642,19 @@ def test_a_native_default_decision_warns_that_attune_always_runs_it(tmp_path: Pa
     assert diag.severity.value == "warning" and diag.line == 8 and parsed.ok
     assert parsed.definition is not None
     assert parsed.definition["tasks"][0]["next"][1] == {"do": ["c"]}  # as Attune stores it
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("    next: [{when: '{{ succeeded() and result().ok }}', do: [b]}]\n", 6),
+        ("    on_success:\n      - when: '{{ result().ok }}'\n        do: b\n", 7),
+    ],
+)
+def test_a_condition_beside_an_outcome_warns(tmp_path: Path, body: str, line: int) -> None:
+    """scheduler.rs fires on the outcome alone when `when` mentions succeeded()."""
+    parsed = _parse(tmp_path / "flow.yaml", _task(body))
+    (diag,) = [d for d in parsed.diagnostics if d.code == "outcome-condition"]
+    assert diag.line == line and parsed.ok
+    plain = _parse(tmp_path / "flow.yaml", _task("    on_success: b\n    on_failure: c\n"))
+    assert "outcome-condition" not in {d.code for d in plain.diagnostics}

@@ -37,6 +37,8 @@ ENGINE_COMMANDS = frozenset({"noop", "fail", "continue", "retry"})
 UNSUPPORTED = "attune-unsupported"
 SUCCEEDED = "{{ succeeded() }}"
 _WHOLE_EXPR = re.compile(r"\s*\{\{(.*)\}\}\s*", re.S)
+# scheduler.rs classifies a `when` by these substrings (lower case, no spaces)
+_OUTCOME_CALLS = ("succeeded()", "failed()", "timed_out()")
 
 
 def build_next(info: Any, rep: Reporter) -> list[dict[str, Any]]:
@@ -74,7 +76,25 @@ def _native(item: YMap, info: Any, rep: Reporter) -> dict[str, Any]:
     when = keys.get("when")
     if isinstance(when, YScalar) and isinstance(when.value, str):
         entry["when"] = when.value
+        outcome_only(when.value, when, rep)
     return _finish(entry, keys, info, rep)
+
+
+def outcome_only(when: str, node: YNode, rep: Reporter) -> None:
+    """Attune's executor fires a transition whose `when` mentions succeeded(),
+    failed() or timed_out() on that outcome alone: the rest of the condition
+    is never evaluated. Say so rather than let a condition be dropped quietly."""
+    flat = re.sub(r"\s", "", when.lower())
+    call = next((c for c in _OUTCOME_CALLS if c in flat), None)
+    if call is None or flat.removeprefix("{{").removesuffix("}}") == call:
+        return
+    rep.warning(
+        "outcome-condition",
+        f"Attune's executor fires this transition whenever the task's outcome is "
+        f"{call} and ignores the rest of the condition; to test it, write the "
+        f"condition alone (it is then evaluated whatever the outcome)",
+        node,
+    )
 
 
 def _finish(
@@ -104,6 +124,8 @@ def _outcome(
         if isinstance(item, YMap):
             keys = {canonical(k): v for k, (_, v) in item.items.items()}
             entry = {"when": _when(outcome, keys.get("when"), rep)}
+            if entry["when"] is not None:
+                outcome_only(entry["when"], keys.get("when") or item, rep)
             out.append(_finish(entry, keys, info, rep))
         elif plain is None:
             plain = {"when": _when(outcome, None, rep), "do": targets(item, info)}
@@ -165,6 +187,7 @@ def _decisions(node: YNode | None, info: Any, rep: Reporter) -> list[dict[str, A
         entry: dict[str, Any] = {}
         if isinstance(when, YScalar) and isinstance(when.value, str):
             entry["when"] = when.value
+            outcome_only(when.value, when, rep)
             expr = _expr(when, rep)
             if expr:
                 conds.append(expr)
