@@ -171,19 +171,17 @@ def parse_action_meta(file: SourceFile) -> tuple[ActionMeta | None, list[Diagnos
 def _action_meta(root: YMap, ref: str, file: SourceFile) -> ActionMeta:
     """What Attune's pack loader reads from an action YAML for its linked workflow."""
     data = to_plain(root)
-    tags = data.get("tags")
-    label = data.get("label")
+    label, description, tags = data.get("label"), data.get("description"), data.get("tags")
+    workflow_file = data.get("workflow_file")
     return ActionMeta(
         ref=ref,
         file_path=file.rel_path,
         label=label if isinstance(label, str) else action_label(ref.rsplit(".", 1)[-1]),
-        description=_str(_get(root, "description")),
+        description=description if isinstance(description, str) else None,
         tags=[t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None,
         param_schema=data.get("parameters"),
         out_schema=data.get("output"),
-        workflow_file=data.get("workflow_file")
-        if isinstance(data.get("workflow_file"), str)
-        else None,
+        workflow_file=workflow_file if isinstance(workflow_file, str) else None,
         content_hash=file.hash,
     )
 
