@@ -338,6 +338,7 @@ def test_action_linked_columns_come_from_the_action_yaml() -> None:
         }
     }
     assert linked.entrypoint == "workflows/backup_all.yaml"
+    assert linked.companion is None  # the action YAML defines the action
     assert linked.definition == emit(EXAMPLES / "demo" / linked.file_path, linked)
 
 
@@ -356,6 +357,11 @@ def test_standalone_columns_as_the_registrar_fills_them(tmp_path: Path) -> None:
     assert (parsed.description, parsed.version, parsed.tags) == ("D", "1.0", ["a"])
     assert parsed.param_schema == {"type": "object"} and parsed.out_schema is None
     assert parsed.entrypoint == "workflows/ship.workflow.yaml"
+    companion = parsed.companion
+    assert companion is not None
+    assert (companion.ref, companion.label, companion.description) == ("demo.ship", "ship", "D")
+    assert companion.entrypoint == "workflows/ship.workflow.yaml"
+    assert (companion.param_schema, companion.out_schema) == ({"type": "object"}, None)
 
 
 HEAD = "version: '1.0'\nref: demo.flow\ntasks:\n"

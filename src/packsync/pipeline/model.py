@@ -136,6 +136,20 @@ class ActionMeta:
         return None if path.startswith(("../", "/")) or path == ".." else path
 
 
+@dataclass(frozen=True, slots=True)
+class CompanionAction:
+    """The `action` row Attune's registrar creates beside a standalone workflow
+    (registrar.rs `create_companion_action`); its other columns are Attune's
+    constants: runtime NULL, is_adhoc false, worker_* `{}`/`[]`, no permission sets."""
+
+    ref: str
+    label: str
+    description: str | None
+    entrypoint: str
+    param_schema: Any
+    out_schema: Any
+
+
 @dataclass(slots=True)
 class ParsedWorkflow:
     """The outcome of parse + validate for one workflow file.
@@ -181,6 +195,21 @@ class ParsedWorkflow:
         if self.action is not None and self.action.workflow_file:
             return self.action.workflow_file
         return f"workflows/{self.name}.workflow.yaml"
+
+    @property
+    def companion(self) -> CompanionAction | None:
+        """The companion action of a standalone workflow; None for an
+        action-linked one (its action YAML defines the action)."""
+        if self.action is not None:
+            return None
+        return CompanionAction(
+            ref=self.ref,
+            label=self.label or self.name,
+            description=self.description,
+            entrypoint=self.entrypoint,
+            param_schema=self.param_schema,
+            out_schema=self.out_schema,
+        )
 
 
 @dataclass(slots=True)
