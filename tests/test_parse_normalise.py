@@ -70,7 +70,7 @@ tasks:
     action: core.echo
     with-items: "{{ parameters.host }}"
     retry: {count: 2, max-delay: 10}
-    permission_set_ref: ops
+    permission_set_ref: [ops]
     input: {message: "{{ parameters.host }}"}
     publish: {attempts: "{{ attempts + 1 }}"}
     on-success: b
@@ -95,7 +95,7 @@ tasks:
     action: core.echo
     with_items: "{{ parameters.host }}"
     retry: {count: 2, max_delay: 10}
-    permission_set_refs: ops
+    permission_set_refs: [ops]
     input: {message: "{{ parameters.host }}"}
     publish:
       - attempts: "{{ attempts + 1 }}"
@@ -112,8 +112,9 @@ version: '1.0'
 parameters:
   type: object
   properties:
-    host: {type: string, required: true}
+    host: {type: string}
     port: {type: integer, default: 22}
+  required: [host]
 vars: {attempts: 0, seen: []}
 tasks:
   a:
@@ -122,12 +123,13 @@ tasks:
     retry: {count: 2, max_delay: 10}
     permission-set-refs: [ops]
     input: {message: "{{ parameters.host }}"}
-    on_failure: c
     next:
       - when: "{{ succeeded() }}"
         publish:
           - attempts: "{{ attempts + 1 }}"
         do: b
+      - when: "{{ failed() }}"
+        do: c
   b: {action: core.echo}
   c: {action: core.local}
 """
@@ -156,12 +158,28 @@ def test_modern_definition_shape() -> None:
     }
     assert d["vars"] == {"attempts": 0, "seen": []}
     a = d["tasks"][0]
-    assert a["retry"] == {"count": 2, "max_delay": 10}
+    # Attune's RetryConfig: delay and backoff have no serde default in the
+    # stored form, so they are written out
+    assert a["retry"] == {
+        "count": 2,
+        "delay": 0,
+        "backoff": "constant",
+        "max_delay": 10,
+        "on_error": None,
+    }
+    # publish is Attune's list of one-key maps; empty publish is left out
     assert a["next"] == [
-        {"when": "{{ succeeded() }}", "publish": {"attempts": "{{ attempts + 1 }}"}, "do": ["b"]},
-        {"when": "{{ failed() }}", "publish": {}, "do": ["c"]},
+        {"when": "{{ succeeded() }}", "publish": [{"attempts": "{{ attempts + 1 }}"}], "do": ["b"]},
+        {"when": "{{ failed() }}", "do": ["c"]},
     ]
     assert [t["type"] for t in d["tasks"]] == ["action"] * 3
+    assert d["tasks"][1]["action"] == "core.echo" and d["tasks"][1]["retry"] is None
+    assert (d["ref"], d["label"], d["description"], d["output_map"]) == (
+        "demo.flow",
+        "",
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in SPELLINGS if n != "modern"])
@@ -188,6 +206,16 @@ def test_definition_is_plain_json(name: str) -> None:
     assert json.loads(json.dumps(d)) == d
 
 
+def test_schemas_with_a_type_are_stored_as_written() -> None:
+    """Attune stores `parameters` verbatim when its validator accepts it (it has a
+    `type`); only the flat form (no `type`) is turned into JSON Schema."""
+    text = "version: '1'\nparameters:\n  type: object\n  properties:\n    h: {type: string, required: true}\ntasks:\n  - {name: a, action: core.echo}\n"
+    r = parse_workflow(source(text), CATALOG)
+    expected = {"type": "object", "properties": {"h": {"type": "string", "required": True}}}
+    assert r.definition is not None and r.definition["parameters"] == expected
+    assert r.param_schema == expected
+
+
 def test_outcome_conditions() -> None:
     text = """
 version: '1.0'
@@ -206,11 +234,12 @@ tasks:
   - {name: e, action: core.echo}
 """
     nxt = _definition(text)["tasks"][0]["next"]
+    # Attune's order (success, failure, complete, timeout); on_complete has no `when`
     assert nxt == [
-        {"when": "{{ succeeded() and (result.code == 0) }}", "publish": {}, "do": ["b"]},
-        {"when": "{{ succeeded() }}", "publish": {}, "do": ["c"]},
-        {"when": "{{ timed_out() }}", "publish": {}, "do": ["e"]},
-        {"when": "{{ completed() }}", "publish": {}, "do": ["d"]},
+        {"when": "{{ succeeded() and (result.code == 0) }}", "do": ["b"]},
+        {"when": "{{ succeeded() }}", "do": ["c"]},
+        {"do": ["d"]},
+        {"when": "{{ timed_out() }}", "do": ["e"]},
     ]
 
 
@@ -230,13 +259,13 @@ tasks:
   - {name: c, action: core.echo}
   - {name: d, action: core.echo}
 """
-    nxt = _definition(text)["tasks"][0]["next"]
-    assert [t["when"] for t in nxt] == [
-        "{{ succeeded() and (x > 1) }}",
-        "{{ succeeded() and (y) }}",
-        "{{ succeeded() and not ((x > 1) or (y)) }}",
+    # as Attune folds decisions, each branch keeps its own `when`; packsync's
+    # `{default: d}` is an "else" over the other branches
+    assert _definition(text)["tasks"][0]["next"] == [
+        {"when": "{{ x > 1 }}", "do": ["b"]},
+        {"when": "y", "do": ["c"]},
+        {"when": "{{ not ((x > 1) or (y)) }}", "do": ["d"]},
     ]
-    assert [t["do"] for t in nxt] == [["b"], ["c"], ["d"]]
 
 
 def test_parallel_subtasks_are_normalised() -> None:
@@ -361,16 +390,20 @@ PAIRS = [
         "next: [{when: '{{ succeeded() and (x) }}', do: [b]}]",
     ),
     ("on-failure: b", "next: [{when: '{{ failed() }}', do: [b]}]"),
-    ("on_complete: [b]", "next: [{when: '{{ completed() }}', do: b}]"),
+    ("on_complete: [b]", "next: [{do: b}]"),
     ("on_timeout: b", "next: [{when: '{{ timed_out() }}', do: 'b'}]"),
     ("on_success: [b, c]", "next: [{when: '{{ succeeded() }}', do: 'b, c'}]"),
     ("on_success: b\n    on_failure: c", "on_failure: c\n    on_success: b"),
     (
         "decision: [{when: '{{ x }}', next: b}, {default: true, next: c}]",
-        "next: [{when: '{{ succeeded() and (x) }}', do: [b]}, {when: '{{ succeeded() and not ((x)) }}', do: [c]}]",
+        "next: [{when: '{{ x }}', do: [b]}, {do: [c]}]",
     ),
     ("publish: [{y: 1}]", "next: [{when: '{{ succeeded() }}', publish: {y: 1}}]"),
-    ("permission_set_ref: ops", "permission-set-refs: [ops]"),
+    ("permission_set_ref: ops", "permission-set-refs: ops"),
+    (
+        "publish: {y: 1}\n    on_failure: c",
+        "next: [{when: '{{ failed() }}', publish: [{y: 1}], do: [c]}]",
+    ),
 ]
 
 

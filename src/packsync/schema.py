@@ -38,14 +38,26 @@ def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
+    """A literal integer: Attune stores these as integers and never renders them."""
     number: dict[str, Any] = {"type": "integer", "minimum": lo}
     if hi is not None:
         number["maximum"] = hi
-    return {"anyOf": [number, _TEMPLATE]}
+    return number
+
+
+def _opt(schema: dict[str, Any]) -> dict[str, Any]:
+    """An Attune `Option` field: `null` means absent (the stored form writes it)."""
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _defs() -> dict[str, Any]:
     names = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    publish = {
+        "anyOf": [
+            {"type": "object"},
+            {"type": "array", "items": {"anyOf": [{"type": "object"}, {"type": "string"}]}},
+        ]
+    }
     one_key_maps = {
         "anyOf": [
             {"type": "object"},
@@ -61,28 +73,35 @@ def _defs() -> dict[str, Any]:
         ]
     }
     transition = _obj(
-        {"when": {"type": "string"}, "publish": _ref("publish"), "do": names, "__chart_meta__": {}}
+        {
+            "when": _opt({"type": "string"}),
+            "publish": _ref("publish"),
+            "do": names,
+            "__chart_meta__": {},
+        }
     )
     task = _obj(
         {
             "name": {"type": "string", "minLength": 1},
             "type": {"enum": ["action", "parallel", "workflow"], "default": "action"},
-            "action": {
-                "type": "string",
-                "pattern": r"^([a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*|.*\{\{.*)$",
-            },
+            "action": _opt(
+                {
+                    "type": "string",
+                    "pattern": r"^([a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*|.*\{\{.*)$",
+                }
+            ),
             "input": {"type": "object"},
-            "when": {"type": "string"},
-            "with_items": {"anyOf": [{"type": "array", "minItems": 1}, _TEMPLATE]},
-            "batch_size": _int(1, 1000),
-            "concurrency": _int(1, 100),
-            "retry": _ref("retry"),
-            "timeout": _int(1),
-            "join": {"anyOf": [{"const": "all"}, {"type": "integer", "minimum": 1}]},
-            "tasks": _ref("tasks"),
-            "permission_set_refs": names,
-            "permission_set_ref": names,
-            "worker_selector": {"type": "object"},
+            "when": _opt({"type": "string"}),
+            "with_items": _opt({"anyOf": [{"type": "array", "minItems": 1}, _TEMPLATE]}),
+            "batch_size": _opt(_int(1, 1000)),
+            "concurrency": _opt(_int(1, 100)),
+            "retry": _opt(_ref("retry")),
+            "timeout": _opt(_int(1)),
+            "join": _opt({"anyOf": [{"const": "all"}, {"type": "integer", "minimum": 1}]}),
+            "tasks": _opt(_ref("tasks")),
+            "permission_set_refs": _opt(names),
+            "permission_set_ref": _opt(names),
+            "worker_selector": _opt({"type": "object"}),
             "worker_tolerations": {},
             "worker_affinity": {},
             "next": {"type": "array", "items": transition},
@@ -97,7 +116,7 @@ def _defs() -> dict[str, Any]:
     )
     return {
         "names": names,
-        "publish": one_key_maps,
+        "publish": publish,
         "varsMap": one_key_maps,
         "transition": transition,
         "legacyTransitions": {
@@ -116,11 +135,12 @@ def _defs() -> dict[str, Any]:
         "retry": _obj(
             {
                 "count": _int(1, 100),
-                "delay": {"anyOf": [{"type": "number", "minimum": 0}, _TEMPLATE]},
+                "delay": _int(0),
                 "backoff": {"enum": ["constant", "linear", "exponential"]},
-                "max_delay": {"anyOf": [{"type": "number", "minimum": 0}, _TEMPLATE]},
-                "on_error": {"type": "string"},
-            }
+                "max_delay": _opt(_int(0)),
+                "on_error": _opt({"type": "string"}),
+            },
+            required=["count"],
         ),
         "task": task,
         "tasks": {
@@ -152,13 +172,13 @@ def workflow_json_schema() -> dict[str, Any]:
             },
             "name": {"type": "string"},
             "label": {"type": "string"},
-            "description": {"type": "string"},
+            "description": _opt({"type": "string"}),
             "ref": {"type": "string", "description": "<pack>.<file stem>, if given"},
-            "parameters": _ref("jsonSchemaOrFlat"),
-            "output": _ref("jsonSchemaOrFlat"),
+            "parameters": _opt(_ref("jsonSchemaOrFlat")),
+            "output": _opt(_ref("jsonSchemaOrFlat")),
             "vars": _ref("varsMap"),
             "tasks": _ref("tasks"),
-            "output_map": _ref("varsMap"),
+            "output_map": _opt(_ref("varsMap")),
             "tags": {"type": "array", "items": {"type": "string"}},
             "enabled": {"type": "boolean", "default": True},
             "cancellation_policy": {"enum": ["allow_finish", "cancel_running"]},

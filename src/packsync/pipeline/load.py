@@ -13,8 +13,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from packsync.diagnostics import Diagnostic, error, has_errors
+from packsync.diagnostics import Diagnostic, error, has_errors, warning
 from packsync.pipeline.model import (
+    ActionMeta,
     HostCatalog,
     PackMeta,
     ParsedWorkflow,
@@ -53,12 +54,17 @@ class LoadedPack:
 
 
 def pack_checksum(scanned: ScannedPack) -> str:
-    """Changes whenever pack.yaml or any workflow file's name or content does."""
+    """Changes whenever pack.yaml or any workflow or action file's name or
+    content does (an action YAML gives its linked workflow's columns)."""
     digest = hashlib.sha256()
     if scanned.pack_file is not None:
         digest.update(scanned.pack_file.hash.encode())
     for source in sorted(scanned.workflow_files, key=lambda s: s.rel_path):
         digest.update(f"\0{source.rel_path}\0{source.hash}".encode())
+    if scanned.action_files:
+        digest.update(b"\0actions")
+        for source in sorted(scanned.action_files, key=lambda s: s.rel_path):
+            digest.update(f"\0{source.rel_path}\0{source.hash}".encode())
     return digest.hexdigest()
 
 
@@ -108,12 +114,47 @@ def pack_actions(scanned: ScannedPack) -> set[str]:
     return refs
 
 
-def _duplicate_ref(source: SourceFile, first: SourceFile) -> Diagnostic:
+def linked_hash(source: SourceFile, action: ActionMeta | None) -> str:
+    """The content identity of a workflow: its file's hash, combined with its
+    action YAML's for an action-linked one (that YAML gives its ref, label,
+    schemas), so editing either re-registers it."""
+    if action is None:
+        return source.hash
+    return hashlib.sha256(f"{source.hash}\0{action.content_hash}".encode()).hexdigest()
+
+
+def linked_actions(scanned: ScannedPack) -> tuple[dict[str, ActionMeta], list[Diagnostic]]:
+    """Workflow rel_path → the action YAML whose `workflow_file` names it (the
+    first by file name, as Attune's pack loader reads them in that order)."""
+    links: dict[str, ActionMeta] = {}
+    diags: list[Diagnostic] = []
+    sources = {s.rel_path: s for s in scanned.workflow_files}
+    for source in sorted(scanned.action_files, key=lambda s: s.rel_path.rsplit("/", 1)[-1]):
+        action, _ = parse_action_meta(source)
+        path = action.workflow_path if action is not None else None
+        if action is None or path is None or path not in sources:
+            continue
+        first = links.setdefault(path, action)
+        if first is not action:
+            diags.append(
+                warning(
+                    source.display_path,
+                    "shared-workflow-file",
+                    f"workflow_file {action.workflow_file!r} is already linked to "
+                    f"{first.ref!r} ({first.file_path}); packsync registers it once, "
+                    f"under {first.ref!r}",
+                    1,
+                    1,
+                )
+            )
+    return links, diags
+
+
+def _duplicate_ref(source: SourceFile, first: SourceFile, ref: str) -> Diagnostic:
     return error(
         source.display_path,
         "duplicate-ref",
-        f"workflow ref '{source.stem_ref}' is already defined by {first.rel_path}; "
-        "rename one of the files",
+        f"workflow ref '{ref}' is already defined by {first.rel_path}; rename one of the files",
         1,
         1,
     )
@@ -138,20 +179,27 @@ def load_pack(
             loaded.meta = None
     loaded.present_paths = {s.rel_path for s in scanned.workflow_files}
     loaded.present_paths.update(scanned.unreadable_workflows)
+    links, diags = linked_actions(scanned)
+    loaded.diagnostics.extend(diags)
     claimed: dict[str, SourceFile] = {}
     for source in scanned.workflow_files:
-        first = claimed.setdefault(source.stem_ref, source)
+        action = links.get(source.rel_path)
+        ref = action.ref if action is not None else source.stem_ref
+        first = claimed.setdefault(ref, source)
         if first is not source:
             parsed = ParsedWorkflow(
-                ref=source.stem_ref,
+                ref=ref,
                 pack_ref=source.pack_ref,
                 file_path=source.rel_path,
                 content_hash=source.hash,
-                diagnostics=[_duplicate_ref(source, first)],
+                diagnostics=[_duplicate_ref(source, first, ref)],
+                action=action,
             )
             loaded.workflows.append(parsed)
-        elif known.get(source.rel_path) == source.hash:
+        elif known.get(source.rel_path) == linked_hash(source, action):
             loaded.unchanged.append(source)
         else:
-            loaded.workflows.append(parse_workflow(source, catalog))
+            parsed = parse_workflow(source, catalog, action)
+            parsed.content_hash = linked_hash(source, action)
+            loaded.workflows.append(parsed)
     return loaded

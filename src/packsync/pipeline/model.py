@@ -8,6 +8,7 @@ register writes them. Everything here is plain data: no I/O, no database.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -35,8 +36,7 @@ def content_hash(content: bytes) -> str:
 def file_ref(pack_ref: str, path: str) -> str:
     """`<pack>.<file stem>` with a trailing `.workflow` dropped (SPEC §2); `path`
     may be a bare file name or a rel path."""
-    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix(".workflow")
-    return f"{pack_ref}.{stem}"
+    return f"{pack_ref}.{workflow_name(path)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +100,67 @@ class PackMeta:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def workflow_name(path: str) -> str:
+    """Attune's `WorkflowFile.name`: the file stem without a trailing `.workflow`."""
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix(".workflow")
+
+
+def action_label(name: str) -> str:
+    """Attune's pack loader label for an action without one (`generate_label`):
+    `deploy_app` → `Deploy App`."""
+    return " ".join(w[:1].upper() + w[1:] for w in name.split("_"))
+
+
 @dataclass(slots=True)
 class ActionMeta:
+    """An action YAML, with what Attune's pack loader takes from it for the
+    workflow its `workflow_file` points at (pack_registry/loader.rs)."""
+
     ref: str  # full ref: <pack>.<name>
     file_path: str
+    label: str = ""  # `label`, else generated from the name
+    description: str | None = None
+    tags: list[str] | None = None  # None: no `tags` list in the file
+    param_schema: Any = None  # `parameters` as written (None: absent)
+    out_schema: Any = None  # `output` as written
+    workflow_file: str | None = None  # `workflow_file` as written (relative to actions/)
+    content_hash: str = ""
+
+    @property
+    def workflow_path(self) -> str | None:
+        """The pack-relative path `workflow_file` names, or None when it has none
+        or it leaves the pack."""
+        if not self.workflow_file:
+            return None
+        path = posixpath.normpath(posixpath.join("actions", self.workflow_file))
+        return None if path.startswith(("../", "/")) or path == ".." else path
+
+
+@dataclass(frozen=True, slots=True)
+class CompanionAction:
+    """The `action` row Attune's registrar creates beside a standalone workflow
+    (registrar.rs `create_companion_action`); its other columns are Attune's
+    constants: runtime NULL, is_adhoc false, worker_* `{}`/`[]`, no permission sets."""
+
+    ref: str
+    label: str
+    description: str | None
+    entrypoint: str
+    param_schema: Any
+    out_schema: Any
 
 
 @dataclass(slots=True)
 class ParsedWorkflow:
     """The outcome of parse + validate for one workflow file.
 
-    `definition` is the normalised form (SPEC §3) or None when the file could
-    not be parsed far enough to build one.
+    `definition` is what Attune's registrar stores in
+    `workflow_definition.definition` (SPEC §3), or None when the file could
+    not be parsed far enough to build one. `ref`, `label`, `description`,
+    `version`, `param_schema`, `out_schema` and `tags` are the row's columns
+    as Attune fills them: from the file (registrar.rs, label falling back to
+    the file name) or, for an action-linked workflow (`action` set), from the
+    action YAML first (pack_registry/loader.rs).
     """
 
     ref: str
@@ -122,15 +171,45 @@ class ParsedWorkflow:
     label: str | None = None
     description: str | None = None
     version: str | None = None
-    param_schema: dict[str, Any] | None = None
-    out_schema: dict[str, Any] | None = None
+    param_schema: Any = None  # JSON (SQL NULL when None)
+    out_schema: Any = None
     tags: list[str] = field(default_factory=list)
     enabled: bool = True
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # the action YAML whose `workflow_file` names this file (None: standalone)
+    action: ActionMeta | None = None
 
     @property
     def ok(self) -> bool:
         return self.definition is not None and not has_errors(self.diagnostics)
+
+    @property
+    def name(self) -> str:
+        """Attune's workflow file name (stem without `.workflow`)."""
+        return workflow_name(self.file_path) if self.file_path else self.ref.split(".", 1)[-1]
+
+    @property
+    def entrypoint(self) -> str:
+        """The `action.entrypoint` Attune writes: the companion action's
+        `workflows/<name>.workflow.yaml`, or the linked action's `workflow_file`."""
+        if self.action is not None and self.action.workflow_file:
+            return self.action.workflow_file
+        return f"workflows/{self.name}.workflow.yaml"
+
+    @property
+    def companion(self) -> CompanionAction | None:
+        """The companion action of a standalone workflow; None for an
+        action-linked one (its action YAML defines the action)."""
+        if self.action is not None:
+            return None
+        return CompanionAction(
+            ref=self.ref,
+            label=self.label or self.name,
+            description=self.description,
+            entrypoint=self.entrypoint,
+            param_schema=self.param_schema,
+            out_schema=self.out_schema,
+        )
 
 
 @dataclass(slots=True)

@@ -1,40 +1,32 @@
-"""Every accepted spelling of a workflow → the one normalised `definition`.
+"""Every accepted spelling of a workflow → the `definition` Attune's registrar stores.
 
-The result is plain JSON data (it is stored as jsonb). Rules (docs/workflow-format.md):
-tasks become a list; hyphenated keys become snake case; `vars`/`publish`/
-`output_map` lists of one-key maps become maps; flat `parameters` become a JSON
-Schema object; `permission_set_ref` becomes `permission_set_refs`; legacy
-transitions become `next: [{when, publish, do}]` where `when` encodes the
-outcome: on_success → `{{ succeeded() }}`, on_failure → `{{ failed() }}`,
-on_complete → `{{ completed() }}`, on_timeout → `{{ timed_out() }}`; a
-conditional item `{when: c, do: x}` under on_success → `{{ succeeded() and (c) }}`.
+The result is what `serde_json::to_value` of Attune's `WorkflowDefinition`
+gives (parser.rs): every field present (`null`, `{}` or `[]` when absent),
+`cancellation_policy` only when not the default, legacy transitions folded
+into `next` exactly as `Task::normalize_transitions` does (transitions.py).
+Spellings only packsync accepts (docs/workflow-format.md) become the form
+Attune's parser produces for the equivalent native spelling; values Attune
+cannot hold (templated counts, fractional seconds, inexpressible item lists)
+are `attune-unsupported` errors instead of being stored in a form it cannot run.
 Side tables (`TaskInfo`) keep the source nodes so later checks can point at them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from packsync.pipeline.transitions import ENGINE_COMMANDS, UNSUPPORTED, build_next
 from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.structure import (
     CHART_META,
     RETRY_KEYS,
     TASK_KEYS,
     TOP_KEYS,
-    TRANSITION_KEYS,
     canonical,
 )
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq, to_plain
 
-OUTCOMES = {
-    "on_success": "succeeded()",
-    "on_failure": "failed()",
-    "on_timeout": "timed_out()",
-    "on_complete": "completed()",
-}
-_WHOLE_EXPR = re.compile(r"\s*\{\{(.*)\}\}\s*", re.S)
 SCHEMA_KEYWORDS = frozenset(
     {
         "$schema", "$id", "$defs", "definitions", "type", "properties", "required", "title",
@@ -43,6 +35,7 @@ SCHEMA_KEYWORDS = frozenset(
         "minProperties", "maxProperties", "propertyNames", "unevaluatedProperties", "$ref",
     }
 )  # fmt: skip
+_OPAQUE_TASK_KEYS = ("worker_selector", "worker_tolerations", "worker_affinity")
 
 
 @dataclass(slots=True, eq=False)
@@ -63,6 +56,9 @@ class Normalised:
     tasks: list[TaskInfo]
     # (name, node, kind) for parameters, vars and published names
     variables: list[tuple[str, YNode, str]] = field(default_factory=list)
+    # parameters/output as checked: flat forms and inline `required: true`
+    # turned into JSON Schema, whatever is stored
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def good_keys(node: YMap, allowed: Any) -> dict[str, YNode]:
@@ -73,6 +69,14 @@ def good_keys(node: YMap, allowed: Any) -> dict[str, YNode]:
         if canon in allowed and canon not in out and allowed[canon](value) is None:
             out[canon] = value
     return out
+
+
+def text(node: YNode | None) -> str | None:
+    """A scalar as Attune's serde reads it into a `String`: strings as they are,
+    other scalars by their spelling (`version: 1.10` → "1.10"); null → None."""
+    if isinstance(node, YScalar) and node.value is not None:
+        return node.value if isinstance(node.value, str) else node.text
+    return None
 
 
 def one_key_maps(node: YNode, rep: Reporter, what: str) -> list[tuple[str, YNode, YNode]]:
@@ -134,24 +138,66 @@ def to_json_schema(data: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def normalise_workflow(root: YMap, rep: Reporter) -> Normalised:
+def stored_schema(data: dict[str, Any]) -> dict[str, Any]:
+    """What goes into `parameters`/`output`: a mapping with a `type` is taken
+    as Attune takes it (verbatim); one without (the StackStorm flat form,
+    which Attune's validator rejects) becomes a JSON Schema object."""
+    return data if "type" in data else to_json_schema(data)
+
+
+# Attune's `Option` fields: `null` there means absent (serde reads it as None).
+_OPTIONAL_TOP = ("description", "parameters", "output", "output_map")
+_OPTIONAL_TASK = (
+    "action", "permission_set_refs", "permission_set_ref", "worker_selector",
+    "worker_tolerations", "worker_affinity", "when", "with_items", "batch_size", "concurrency",
+    "retry", "timeout", "join", "tasks", CHART_META,
+)  # fmt: skip
+_OPTIONAL_RETRY = ("max_delay", "on_error")
+
+
+def drop_nulls(root: YMap) -> None:
+    """Remove `key: null` where Attune's serde reads null as an absent `Option`,
+    so a stored definition (full of such nulls) validates as its own input."""
+    _drop(root, _OPTIONAL_TOP)
+    tasks = root.items.get("tasks")
+    if tasks is not None:
+        _drop_tasks(tasks[1])
+
+
+def _drop_tasks(node: YNode) -> None:
+    items = [v for _, v in node.items.values()] if isinstance(node, YMap) else []
+    items += node.items if isinstance(node, YSeq) else []
+    for task in items:
+        if isinstance(task, YMap):
+            _drop(task, _OPTIONAL_TASK)
+            retry = task.items.get("retry")
+            if retry is not None and isinstance(retry[1], YMap):
+                _drop(retry[1], _OPTIONAL_RETRY)
+            sub = task.items.get("tasks")
+            if sub is not None:
+                _drop_tasks(sub[1])
+
+
+def _drop(node: YMap, keys: tuple[str, ...]) -> None:
+    for key in [k for k, (_, v) in node.items.items() if canonical(k) in keys]:
+        value = node.items[key][1]
+        if isinstance(value, YScalar) and value.value is None:
+            del node.items[key]
+
+
+def normalise_workflow(root: YMap, rep: Reporter, *, linked: bool = False) -> Normalised:
+    """`linked`: an action-linked file, which Attune parses without its
+    validator, so schemas without `type` are native there and kept as written."""
     keys = good_keys(root, TOP_KEYS)
     variables: list[tuple[str, YNode, str]] = []
-    definition: dict[str, Any] = {}
-    version = keys.get("version")
-    value = version.value if isinstance(version, YScalar) else None
-    if isinstance(version, YScalar) and isinstance(value, str | int | float):
-        if isinstance(value, str):
-            definition["version"] = value
-        elif not isinstance(value, bool):  # numbers keep their spelling: 1.10 → "1.10"
-            definition["version"] = version.text
-    for simple in ("name", "label", "description", "ref", "tags", "enabled", "cancellation_policy"):
-        if simple in keys:
-            definition[simple] = to_plain(keys[simple])
-    for schema_key in ("parameters", "output"):
-        node = keys.get(schema_key)
+    schemas: dict[str, dict[str, Any]] = {}
+    stored: dict[str, Any] = {}
+    for key in ("parameters", "output"):
+        node = keys.get(key)
         if isinstance(node, YMap):
-            definition[schema_key] = to_json_schema(to_plain(node))
+            plain = to_plain(node)
+            schemas[key] = to_json_schema(plain)
+            stored[key] = plain if linked else stored_schema(plain)
     params = keys.get("parameters")
     if isinstance(params, YMap):
         src: YNode = params
@@ -159,16 +205,54 @@ def normalise_workflow(root: YMap, rep: Reporter) -> Normalised:
             src = params.items["properties"][1]
         if isinstance(src, YMap):
             variables.extend((n, kn, "parameter") for n, (kn, _) in src.items.items())
-    if "vars" in keys:
-        definition["vars"] = named_map(keys["vars"], rep, "variable", "var", variables)
-    if "output_map" in keys:
-        definition["output_map"] = named_map(keys["output_map"], rep, "output_map entry", "out", [])
+    tags = keys.get("tags")
+    definition: dict[str, Any] = {
+        "ref": text(keys.get("ref")) or "",
+        "label": text(keys.get("label")) or "",
+        "description": text(keys.get("description")),
+        "version": _version(keys.get("version")),
+        "parameters": stored.get("parameters"),
+        "output": stored.get("output"),
+        "vars": named_map(keys["vars"], rep, "variable", "var", variables)
+        if "vars" in keys
+        else {},
+        "tasks": [],
+        "output_map": _output_map(keys["output_map"], rep) if "output_map" in keys else None,
+        "tags": [text(t) for t in tags.items] if isinstance(tags, YSeq) else [],
+    }
+    if text(keys.get("cancellation_policy")) == "cancel_running":
+        definition["cancellation_policy"] = "cancel_running"
     tasks = normalise_tasks(keys.get("tasks"), rep)
     definition["tasks"] = [t for t, _ in tasks]
     infos = [i for _, i in tasks]
     for info in _walk(infos):
         variables.extend((n, node, "publish") for n, node in info.published)
-    return Normalised(definition, infos, variables)
+    return Normalised(definition, infos, variables, schemas)
+
+
+def _version(node: YNode | None) -> str:
+    if isinstance(node, YScalar) and not isinstance(node.value, bool):
+        return text(node) or ""
+    return ""
+
+
+def _output_map(node: YNode, rep: Reporter) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, key_node, value in one_key_maps(node, rep, "output_map entry"):
+        if name in out:
+            rep.error("duplicate-variable", f"output_map entry {name!r} is defined twice", key_node)
+            continue
+        value_text = text(value)
+        if value_text is None:
+            rep.error(
+                UNSUPPORTED,
+                f"output_map {name!r} must be a string (a '{{{{ }}}}' template): "
+                "Attune stores output_map values as strings",
+                value,
+            )
+            continue
+        out[name] = value_text
+    return out
 
 
 def _walk(infos: list[TaskInfo]) -> list[TaskInfo]:
@@ -180,6 +264,7 @@ def _walk(infos: list[TaskInfo]) -> list[TaskInfo]:
 
 
 def normalise_tasks(node: YNode | None, rep: Reporter) -> list[tuple[dict[str, Any], TaskInfo]]:
+    """One scope of tasks (the workflow's, or a parallel task's sub-tasks)."""
     entries: list[tuple[YScalar | None, YNode]] = []
     if isinstance(node, YMap):
         entries = [(k, v) for k, v in node.items.values()]
@@ -189,7 +274,33 @@ def normalise_tasks(node: YNode | None, rep: Reporter) -> list[tuple[dict[str, A
     for key_node, task in entries:
         if isinstance(task, YMap):
             out.append(normalise_task(task, key_node, rep))
+    _resolve_scope(out, rep)
     return out
+
+
+def _resolve_scope(tasks: list[tuple[dict[str, Any], TaskInfo]], rep: Reporter) -> None:
+    """What needs the whole scope: `join: all` becomes the number of tasks that
+    transition to the task; Orquesta's `noop` target is dropped (a transition
+    that does nothing), and the other engine commands have no Attune form."""
+    names = {info.name for _, info in tasks}
+    inbound: dict[str, set[str]] = {}
+    for task, info in tasks:
+        for entry in task["next"]:
+            if "do" in entry:
+                entry["do"] = [t for t in entry["do"] if t != "noop" or t in names]
+                for target in entry["do"]:
+                    inbound.setdefault(target, set()).add(info.name)
+        for target, node in info.targets:
+            if target in ENGINE_COMMANDS and target != "noop" and target not in names:
+                rep.error(
+                    UNSUPPORTED,
+                    f"Attune has no engine command {target!r}: transition to a task instead",
+                    node,
+                )
+    for task, info in tasks:
+        join = info.keys.get("join")
+        if isinstance(join, YScalar) and join.value == "all":
+            task["join"] = len(inbound.get(info.name, ())) or None
 
 
 def normalise_task(
@@ -198,7 +309,7 @@ def normalise_task(
     keys = good_keys(task, TASK_KEYS)
     name_value = keys.get("name")
     name_node: YNode = name_value or key_node or task
-    name = str(name_value.value) if isinstance(name_value, YScalar) else ""
+    name = text(name_value) or ""
     if key_node is not None:
         key_name = key_node.value if isinstance(key_node.value, str) else key_node.text
         if name_value is not None and name != key_name:
@@ -209,168 +320,123 @@ def normalise_task(
                 name_value,
             )
         name = key_name
-    type_node = keys.get("type")
-    ttype = str(type_node.value) if isinstance(type_node, YScalar) else "action"
+    ttype = text(keys.get("type")) or "action"
     info = TaskInfo(name, task, name_node, keys, ttype)
-    out: dict[str, Any] = {"name": name, "type": ttype}
-    skip = {"name", "type", "next", "publish", "decision", "tasks", *OUTCOMES}
-    skip |= {"permission_set_ref", "permission_set_refs", "retry"}
-    for canon, value in keys.items():
-        if canon not in skip:
-            out[canon] = to_plain(value)
-    retry = keys.get("retry")
-    if isinstance(retry, YMap):
-        out["retry"] = {k: to_plain(v) for k, v in good_keys(retry, RETRY_KEYS).items()}
     perms = [keys[k] for k in ("permission_set_refs", "permission_set_ref") if k in keys]
     if len(perms) == 2:
         rep.error("duplicate-key", "use either permission_set_refs or permission_set_ref", perms[1])
-    if perms:
-        value = to_plain(perms[0])
-        out["permission_set_refs"] = [value] if isinstance(value, str) else value
+    join, retry = keys.get("join"), keys.get("retry")
+    out: dict[str, Any] = {
+        "name": name,
+        "type": ttype,
+        "action": text(keys.get("action")),
+        "input": to_plain(keys["input"]) if "input" in keys else {},
+        "permission_set_refs": to_plain(perms[0]) if perms else None,
+        **{k: to_plain(keys[k]) if k in keys else None for k in _OPAQUE_TASK_KEYS},
+        "when": text(keys.get("when")),
+        "with_items": _with_items(keys.get("with_items"), rep),
+        "batch_size": whole(keys.get("batch_size"), "batch_size", rep),
+        "concurrency": whole(keys.get("concurrency"), "concurrency", rep),
+        "retry": _retry(retry, rep) if isinstance(retry, YMap) else None,
+        "timeout": whole(keys.get("timeout"), "timeout", rep),
+        "next": [],
+        "join": join.value if isinstance(join, YScalar) and _is_int(join.value) else None,
+        "tasks": None,
+    }
     if "tasks" in keys:
         subs = normalise_tasks(keys["tasks"], rep)
         out["tasks"] = [t for t, _ in subs]
         info.subtasks = [i for _, i in subs]
     out["next"] = build_next(info, rep)
+    chart = to_plain(keys[CHART_META]) if CHART_META in keys else None
+    if chart is not None:
+        out[CHART_META] = chart
     return out, info
 
 
-def _expr(cond: YNode, rep: Reporter) -> str | None:
-    text = str(cond.value) if isinstance(cond, YScalar) else ""
-    match = _WHOLE_EXPR.fullmatch(text)
-    if match and "{{" not in match.group(1) and "}}" not in match.group(1):
-        return match.group(1).strip()
-    if "{{" not in text and "{%" not in text and "<%" not in text and text.strip():
-        return text.strip()
-    rep.error(
-        "legacy-when",
-        "a legacy condition must be one '{{ expression }}' to be combined with the task outcome",
-        cond,
-    )
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole(node: YNode | None, what: str, rep: Reporter) -> int | None:
+    """An integer field of Attune (`u32`/`usize`): templates are never rendered
+    there and fractions do not fit, so both are errors; wrong types are left
+    to the structure checks (None)."""
+    if not isinstance(node, YScalar):
+        return None
+    value = node.value
+    if _is_int(value):
+        return value  # type: ignore[return-value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        rep.error(
+            UNSUPPORTED,
+            f"{what} must be a whole number: Attune stores it as an integer",
+            node,
+        )
+    elif isinstance(value, str) and ("{{" in value or "{%" in value):
+        rep.error(
+            UNSUPPORTED,
+            f"{what} must be a literal integer: Attune does not evaluate templates there",
+            node,
+        )
     return None
 
 
-def _when(base: str, cond: YNode | None, rep: Reporter) -> str:
-    if cond is None:
-        return "{{ " + base + " }}"
-    expr = _expr(cond, rep)
-    return "{{ " + base + (f" and ({expr})" if expr else "") + " }}"
-
-
-def _targets(node: YNode | None, info: TaskInfo) -> list[str]:
-    names: list[str] = []
-    items = node.items if isinstance(node, YSeq) else [node] if node is not None else []
-    for item in items:
-        if isinstance(item, YScalar) and isinstance(item.value, str):
-            for part in item.value.split(","):
-                if part.strip():
-                    names.append(part.strip())
-                    info.targets.append((part.strip(), item))
-    return names
-
-
-def _publish(node: YNode | None, info: TaskInfo, rep: Reporter) -> dict[str, Any]:
-    if node is None:
-        return {}
-    sink: list[tuple[str, YNode, str]] = []
-    out = named_map(node, rep, "published variable", "publish", sink)
-    info.published.extend((n, k) for n, k, _ in sink)
-    return out
-
-
-def _transition(item: YMap, when: str | None, info: TaskInfo, rep: Reporter) -> dict[str, Any]:
-    keys = good_keys(item, TRANSITION_KEYS)
-    entry: dict[str, Any] = {
-        "when": when,
-        "publish": _publish(keys.get("publish"), info, rep),
-        "do": _targets(keys.get("do"), info),
+def _retry(node: YMap, rep: Reporter) -> dict[str, Any]:
+    keys = good_keys(node, RETRY_KEYS)
+    if "count" not in {canonical(k) for k in node.items}:
+        rep.error("retry-count", "retry needs 'count' (the number of retries, 1-100)", node)
+    return {
+        "count": whole(keys.get("count"), "retry count", rep),
+        "delay": whole(keys.get("delay"), "retry delay", rep) or 0,
+        "backoff": text(keys.get("backoff")) or "constant",
+        "max_delay": whole(keys.get("max_delay"), "retry max_delay", rep),
+        "on_error": text(keys.get("on_error")),
     }
-    if CHART_META in keys:
-        entry[CHART_META] = to_plain(keys[CHART_META])
-    return entry
 
 
-def build_next(info: TaskInfo, rep: Reporter) -> list[dict[str, Any]]:
-    keys = info.keys
-    out: list[dict[str, Any]] = []
-    explicit = keys.get("next")
-    for item in explicit.items if isinstance(explicit, YSeq) else []:
-        if isinstance(item, YMap):
-            when = item.items.get("when")
-            cond = (
-                str(when[1].value)
-                if when and isinstance(when[1], YScalar) and when[1].value is not None
-                else None
-            )
-            out.append(_transition(item, cond, info, rep))
-    for legacy, base in OUTCOMES.items():
-        value = keys.get(legacy)
-        items = value.items if isinstance(value, YSeq) else [value] if value is not None else []
-        plain: dict[str, Any] | None = None
-        for item in items:
-            if isinstance(item, YMap):
-                pair = item.items.get("when")
-                cond_node = pair[1] if pair else None
-                out.append(_transition(item, _when(base, cond_node, rep), info, rep))
-            elif plain is None:
-                plain = {"when": _when(base, None, rep), "publish": {}, "do": _targets(item, info)}
-                out.append(plain)
-            else:
-                plain["do"].extend(_targets(item, info))
-    out.extend(_decisions(keys.get("decision"), info, rep))
-    publish = _publish(keys.get("publish"), info, rep)
-    if publish:
-        success = "{{ succeeded() }}"
-        first = next((t for t in out if t["when"] == success and not t["publish"]), None)
-        if first is not None and CHART_META not in first:
-            first["publish"] = publish
-        else:
-            out.insert(0, {"when": success, "publish": publish, "do": []})
-    return _merge(out)
+def _with_items(node: YNode | None, rep: Reporter) -> str | None:
+    """A template string as written; a literal list (a packsync spelling) as the
+    one expression Attune evaluates to that list: `[a, 1]` → `{{ ['a', 1] }}`."""
+    if isinstance(node, YScalar) and isinstance(node.value, str):
+        return node.value
+    if not isinstance(node, YSeq):
+        return None
+    literal = _literal(node)
+    if literal is None:
+        rep.error(
+            UNSUPPORTED,
+            "Attune reads with_items as one '{{ }}' expression: this list holds a mapping "
+            "or a partial template; write it as '{{ [...] }}'",
+            node,
+        )
+        return None
+    return "{{ " + literal + " }}"
 
 
-def _decisions(node: YNode | None, info: TaskInfo, rep: Reporter) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    conds: list[str] = []
-    default: dict[str, Any] | None = None
-    for item in node.items if isinstance(node, YSeq) else []:
-        if not isinstance(item, YMap):
-            continue
-        when, nxt, dflt = (item.items.get(k, (None, None))[1] for k in ("when", "next", "default"))
-        target = dflt if isinstance(dflt, YScalar) and isinstance(dflt.value, str) else nxt
-        if dflt is not None and not (isinstance(dflt, YScalar) and dflt.value is False):
-            default = {"when": None, "publish": {}, "do": _targets(target, info)}
-        elif when is not None and nxt is not None:
-            expr = _expr(when, rep)
-            if expr:
-                conds.append(expr)
-            out.append(
-                {"when": _when("succeeded()", when, rep), "publish": {}, "do": _targets(nxt, info)}
-            )
-        else:
-            rep.error("required", "a decision needs 'when' and 'next', or 'default'", item)
-    if default is not None:
-        none_of = " or ".join(f"({c})" for c in conds)
-        default["when"] = "{{ succeeded()" + (f" and not ({none_of})" if conds else "") + " }}"
-        out.append(default)
-    return out
-
-
-def _merge(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold consecutive transitions with the same `when` (equivalent, and makes
-    `on_success: [a, b]` and `on_success: a` + `on_success: b` spellings agree)."""
-    merged: list[dict[str, Any]] = []
-    for entry in entries:
-        prev = merged[-1] if merged else None
-        if (
-            prev is not None
-            and prev["when"] == entry["when"]
-            and CHART_META not in prev
-            and CHART_META not in entry
-            and not (prev["publish"] and entry["publish"])
-        ):
-            prev["publish"] = prev["publish"] or entry["publish"]
-            prev["do"] = prev["do"] + entry["do"]
-        else:
-            merged.append(entry)
-    return merged
+def _literal(node: YNode) -> str | None:
+    """Plain data → an Attune expression literal, or None when it has no such form."""
+    if isinstance(node, YSeq):
+        parts = [_literal(item) for item in node.items]
+        return None if None in parts else "[" + ", ".join(p for p in parts if p) + "]"
+    if not isinstance(node, YScalar):
+        return None
+    value = node.value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        spelled = repr(value)
+        return spelled if all(c in "-.0123456789" for c in spelled) else None
+    if "{{" in value or "}}" in value:
+        inner = value.strip()
+        if inner.startswith("{{") and inner.endswith("}}") and inner.count("{{") == 1:
+            body = inner[2:-2].strip()
+            return f"({body})" if body and "}}" not in body else None
+        return None
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

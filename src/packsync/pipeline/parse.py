@@ -20,9 +20,10 @@ from packsync.pipeline.model import (
     PackMeta,
     ParsedWorkflow,
     SourceFile,
+    action_label,
     content_hash,
 )
-from packsync.pipeline.normalise import normalise_workflow
+from packsync.pipeline.normalise import drop_nulls, normalise_workflow
 from packsync.pipeline.validate.graph import check_graph, check_names
 from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.rules import check_tasks, check_variable_names
@@ -160,16 +161,41 @@ def parse_action_meta(file: SourceFile) -> tuple[ActionMeta | None, list[Diagnos
                 rep.error("required", "an action file needs 'name' (or 'ref')", node or root)
             else:
                 ref = name if name.startswith(f"{file.pack_ref}.") else f"{file.pack_ref}.{name}"
-                meta = ActionMeta(ref=ref, file_path=file.rel_path)
+                meta = _action_meta(root, ref, file)
     except Exception as exc:
         _internal(rep, exc)
     diags = rep.finish()
     return (None if has_errors(diags) else meta), diags
 
 
-def parse_workflow(file: SourceFile, catalog: HostCatalog) -> ParsedWorkflow:
+def _action_meta(root: YMap, ref: str, file: SourceFile) -> ActionMeta:
+    """What Attune's pack loader reads from an action YAML for its linked workflow."""
+    data = to_plain(root)
+    label, description, tags = data.get("label"), data.get("description"), data.get("tags")
+    workflow_file = data.get("workflow_file")
+    return ActionMeta(
+        ref=ref,
+        file_path=file.rel_path,
+        label=label if isinstance(label, str) else action_label(ref.rsplit(".", 1)[-1]),
+        description=description if isinstance(description, str) else None,
+        tags=[t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None,
+        param_schema=data.get("parameters"),
+        out_schema=data.get("output"),
+        workflow_file=workflow_file if isinstance(workflow_file, str) else None,
+        content_hash=file.hash,
+    )
+
+
+def parse_workflow(
+    file: SourceFile, catalog: HostCatalog, action: ActionMeta | None = None
+) -> ParsedWorkflow:
+    """`action`: the action YAML whose `workflow_file` names this file, if any."""
     result = ParsedWorkflow(
-        ref=file.stem_ref, pack_ref=file.pack_ref, file_path=file.rel_path, content_hash=file.hash
+        ref=action.ref if action is not None else file.stem_ref,
+        pack_ref=file.pack_ref,
+        file_path=file.rel_path,
+        content_hash=file.hash,
+        action=action,
     )
     rep = Reporter(file.display_path)
     try:
@@ -211,8 +237,9 @@ def validate_definition(
 
 
 def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCatalog) -> None:
+    drop_nulls(root)
     check_workflow(root, rep)
-    norm = normalise_workflow(root, rep)
+    norm = normalise_workflow(root, rep, linked=result.action is not None)
     definition = norm.definition
     ref_node = _get(root, "ref")
     if (
@@ -220,20 +247,24 @@ def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCa
         and isinstance(ref_node.value, str)
         and ref_node.value != result.ref
     ):
+        origin = (
+            f"the ref of {result.action.file_path}"
+            if result.action is not None
+            else "<pack>.<file stem>"
+        )
         rep.error(
             "ref-mismatch",
-            f"ref {ref_node.value!r} must equal {result.ref!r} (<pack>.<file stem>): "
-            "fix it or remove 'ref'",
+            f"ref {ref_node.value!r} must equal {result.ref!r} ({origin}): fix it or remove 'ref'",
             ref_node,
         )
     check_names(norm.tasks, rep, {})
     check_graph(norm.tasks, rep)
     check_tasks(norm.tasks, catalog, rep)
     check_variable_names(norm.variables, rep)
-    for key in ("parameters", "output"):
+    for key, schema in norm.schemas.items():
         source = _get(root, key)
-        if source is not None and key in definition:
-            check_schema(key, source, definition[key], rep)
+        if source is not None:
+            check_schema(key, source, schema, rep)
     defined = {name for name, _, _ in norm.variables}
     defined |= {t["name"] for t in _all_tasks(definition["tasks"])}
     namespaces = {
@@ -241,16 +272,41 @@ def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCa
         "vars": {name for name, _, kind in norm.variables if kind in ("var", "publish")},
     }
     check_templates(root, defined, namespaces, rep)
+    enabled = _get(root, "enabled")
+    result.enabled = not (isinstance(enabled, YScalar) and enabled.value is False)
+    fill_columns(result, definition)
+
+
+def fill_columns(result: ParsedWorkflow, definition: dict[str, Any]) -> None:
+    """The definition and row columns as Attune writes them.
+
+    Standalone (registrar.rs): a file without `ref` gets the file's ref (Attune's
+    loader requires one); the row's label falls back to the file name.
+    Action-linked (pack_registry/loader.rs): empty ref/label/description/tags of
+    the definition come from the action YAML, whose `parameters`/`output` win
+    for the row's schemas.
+    """
+    action = result.action
+    if not definition["ref"]:
+        definition["ref"] = result.ref
+    if action is not None:
+        definition["label"] = definition["label"] or action.label
+        if definition["description"] is None:
+            definition["description"] = action.description or ""
+        if not definition["tags"] and action.tags is not None:
+            definition["tags"] = list(action.tags)
     result.definition = definition
-    result.label = definition.get("label") if isinstance(definition.get("label"), str) else None
-    result.description = (
-        definition.get("description") if isinstance(definition.get("description"), str) else None
-    )
-    result.version = definition.get("version")
-    result.param_schema = definition.get("parameters")
-    result.out_schema = definition.get("output")
-    result.tags = list(definition.get("tags") or [])
-    result.enabled = definition.get("enabled", True) is not False
+    result.label = definition["label"] or result.name
+    result.description = definition["description"]
+    result.version = definition["version"] or None
+    result.tags = list(definition["tags"])
+    result.param_schema = definition["parameters"]
+    result.out_schema = definition["output"]
+    if action is not None:
+        if action.param_schema is not None:
+            result.param_schema = action.param_schema
+        if action.out_schema is not None:
+            result.out_schema = action.out_schema
 
 
 def _all_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
