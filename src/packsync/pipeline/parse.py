@@ -28,7 +28,7 @@ from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.rules import check_tasks, check_variable_names
 from packsync.pipeline.validate.schemas import check_schema
 from packsync.pipeline.validate.structure import check_workflow
-from packsync.pipeline.validate.templates import check_templates
+from packsync.pipeline.validate.templates import Names, check_templates
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, compose, decode, from_plain, to_plain
 
 SEMVER = re.compile(
@@ -42,6 +42,7 @@ def load_mapping(content: bytes, rep: Reporter, what: str) -> YMap | None:
     problems = [problem] if problem else []
     root: YNode | None = None
     if text is not None:
+        rep.lines = text.split("\n")
         root, problems = compose(text)
     for p in problems:
         rep.error_at(p.code, p.message, p.line, p.column)
@@ -234,13 +235,13 @@ def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCa
         source = _get(root, key)
         if source is not None and key in definition:
             check_schema(key, source, definition[key], rep)
-    defined = {name for name, _, _ in norm.variables}
-    defined |= {t["name"] for t in _all_tasks(definition["tasks"])}
-    namespaces = {
-        "parameters": {name for name, _, kind in norm.variables if kind == "parameter"},
-        "vars": {name for name, _, kind in norm.variables if kind in ("var", "publish")},
-    }
-    check_templates(root, defined, namespaces, rep)
+    names = Names(
+        parameters={name for name, _, kind in norm.variables if kind == "parameter"},
+        has_parameters="parameters" in definition,
+        variables={name for name, _, kind in norm.variables if kind in ("var", "publish")},
+        tasks={t["name"] for t in _all_tasks(definition["tasks"])},
+    )
+    check_templates(root, names, rep)
     result.definition = definition
     result.label = definition.get("label") if isinstance(definition.get("label"), str) else None
     result.description = (
