@@ -42,7 +42,7 @@ tasks:
   - name: a
     action: core.echo
     with_items: "{{ parameters.host }}"
-    retry: {count: 2, max_delay: 10}
+    retry: {count: 2, delay: 1, max_delay: 10}
     permission_set_refs: [ops]
     input: {message: "{{ parameters.host }}"}
     next:
@@ -69,7 +69,7 @@ tasks:
   a:
     action: core.echo
     with-items: "{{ parameters.host }}"
-    retry: {count: 2, max-delay: 10}
+    retry: {count: 2, delay: 1, max-delay: 10}
     permission_set_ref: ops
     input: {message: "{{ parameters.host }}"}
     publish: {attempts: "{{ attempts + 1 }}"}
@@ -94,7 +94,7 @@ tasks:
   - name: a
     action: core.echo
     with_items: "{{ parameters.host }}"
-    retry: {count: 2, max_delay: 10}
+    retry: {count: 2, delay: 1, max_delay: 10}
     permission_set_refs: ops
     input: {message: "{{ parameters.host }}"}
     publish:
@@ -119,7 +119,7 @@ tasks:
   a:
     action: core.echo
     with_items: "{{ parameters.host }}"
-    retry: {count: 2, max_delay: 10}
+    retry: {count: 2, delay: 1, max_delay: 10}
     permission-set-refs: [ops]
     input: {message: "{{ parameters.host }}"}
     on_failure: c
@@ -156,7 +156,7 @@ def test_modern_definition_shape() -> None:
     }
     assert d["vars"] == {"attempts": 0, "seen": []}
     a = d["tasks"][0]
-    assert a["retry"] == {"count": 2, "max_delay": 10}
+    assert a["retry"] == {"count": 2, "delay": 1, "max_delay": 10}
     assert a["next"] == [
         {"when": "{{ succeeded() }}", "publish": {"attempts": "{{ attempts + 1 }}"}, "do": ["b"]},
         {"when": "{{ failed() }}", "publish": {}, "do": ["c"]},
@@ -195,7 +195,7 @@ tasks:
   - name: a
     action: core.echo
     on_success:
-      - when: "{{ result.code == 0 }}"
+      - when: "{{ result().code == 0 }}"
         do: b
       - c
     on_complete: d
@@ -207,7 +207,7 @@ tasks:
 """
     nxt = _definition(text)["tasks"][0]["next"]
     assert nxt == [
-        {"when": "{{ succeeded() and (result.code == 0) }}", "publish": {}, "do": ["b"]},
+        {"when": "{{ succeeded() and (result().code == 0) }}", "publish": {}, "do": ["b"]},
         {"when": "{{ succeeded() }}", "publish": {}, "do": ["c"]},
         {"when": "{{ timed_out() }}", "publish": {}, "do": ["e"]},
         {"when": "{{ completed() }}", "publish": {}, "do": ["d"]},
@@ -217,6 +217,7 @@ tasks:
 def test_decision_normalisation() -> None:
     text = """
 version: '1.0'
+vars: {x: 0, y: 0}
 tasks:
   - name: a
     action: core.echo
@@ -361,7 +362,6 @@ PAIRS = [
         "next: [{when: '{{ succeeded() and (x) }}', do: [b]}]",
     ),
     ("on-failure: b", "next: [{when: '{{ failed() }}', do: [b]}]"),
-    ("on_complete: [b]", "next: [{when: '{{ completed() }}', do: b}]"),
     ("on_timeout: b", "next: [{when: '{{ timed_out() }}', do: 'b'}]"),
     ("on_success: [b, c]", "next: [{when: '{{ succeeded() }}', do: 'b, c'}]"),
     ("on_success: b\n    on_failure: c", "on_failure: c\n    on_success: b"),
@@ -377,7 +377,7 @@ PAIRS = [
 @pytest.mark.parametrize(("legacy", "modern"), PAIRS)
 def test_legacy_and_modern_pairs(legacy: str, modern: str) -> None:
     def doc(transitions: str) -> str:
-        return f"version: '1'\ntasks:\n  - name: a\n    action: core.echo\n    {transitions}\n  - {{name: b, action: core.echo}}\n  - {{name: c, action: core.echo}}\n"
+        return f"version: '1'\nvars: {{x: 1}}\ntasks:\n  - name: a\n    action: core.echo\n    {transitions}\n  - {{name: b, action: core.echo}}\n  - {{name: c, action: core.echo}}\n"
 
     assert _definition(doc(legacy)) == _definition(doc(modern))
 

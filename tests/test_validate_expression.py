@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from attune_kit import check_expressions, requires_kit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from attune_kit import check_expressions, requires_kit
 from packsync.pipeline.validate.expression import (
     Call,
     Dot,
@@ -48,8 +48,9 @@ TOKENS = [
     "9223372036854775808", "'", '"', "\\", "é", "\u00a0", "\x1c",
 ]  # fmt: skip
 token_soup = st.lists(st.sampled_from(TOKENS), max_size=12).flatmap(
-    lambda toks: st.lists(st.sampled_from(["", " ", "  "]), min_size=len(toks), max_size=len(toks))
-    .map(lambda seps: "".join(s + t for s, t in zip(seps, toks, strict=True)))
+    lambda toks: st.lists(
+        st.sampled_from(["", " ", "  "]), min_size=len(toks), max_size=len(toks)
+    ).map(lambda seps: "".join(s + t for s, t in zip(seps, toks, strict=True)))
 )
 raw_text = st.text(
     alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
@@ -94,7 +95,11 @@ def test_corpus_agrees_with_attune() -> None:
 
 
 @requires_kit
-@settings(max_examples=int(os.environ.get("PACKSYNC_EXPR_EXAMPLES", "30")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("PACKSYNC_EXPR_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(st.one_of(token_soup, raw_text, _grammar()), min_size=20, max_size=60))
 def test_random_expressions_agree_with_attune(texts: list[str]) -> None:
     assert [_ours(t) for t in texts] == check_expressions(texts)

@@ -75,16 +75,18 @@ def good_keys(node: YMap, allowed: Any) -> dict[str, YNode]:
     return out
 
 
-def one_key_maps(node: YNode, rep: Reporter, what: str) -> list[tuple[str, YNode, YNode]]:
-    """A map, or a list of one-key maps (or bare names) → (name, key node, value node)."""
+def one_key_maps(
+    node: YNode, rep: Reporter, what: str, several: bool = False
+) -> list[tuple[str, YNode, YNode]]:
+    """A map, or a list of one-key maps (or bare names) → (name, key node, value node).
+    `several`: list items may hold several keys (Attune's publish directives do)."""
     if isinstance(node, YMap):
         return [(k, kn, v) for k, (kn, v) in node.items.items()]
     out: list[tuple[str, YNode, YNode]] = []
     if isinstance(node, YSeq):
         for item in node.items:
-            if isinstance(item, YMap) and len(item.items) == 1:
-                (k, (kn, v)), *_ = item.items.items()
-                out.append((k, kn, v))
+            if isinstance(item, YMap) and (len(item.items) == 1 or several):
+                out.extend((k, kn, v) for k, (kn, v) in item.items.items())
             elif isinstance(item, YScalar) and isinstance(item.value, str):
                 out.append((item.value, item, YScalar(item.line, item.column, item.path)))
             else:
@@ -92,9 +94,11 @@ def one_key_maps(node: YNode, rep: Reporter, what: str) -> list[tuple[str, YNode
     return out
 
 
-def named_map(node: YNode, rep: Reporter, what: str, kind: str, sink: list[Any]) -> dict[str, Any]:
+def named_map(
+    node: YNode, rep: Reporter, what: str, kind: str, sink: list[Any], several: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, key_node, value in one_key_maps(node, rep, what):
+    for name, key_node, value in one_key_maps(node, rep, what, several):
         if name in out:
             rep.error("duplicate-variable", f"{what} {name!r} is defined twice", key_node)
             continue
@@ -273,7 +277,7 @@ def _publish(node: YNode | None, info: TaskInfo, rep: Reporter) -> dict[str, Any
     if node is None:
         return {}
     sink: list[tuple[str, YNode, str]] = []
-    out = named_map(node, rep, "published variable", "publish", sink)
+    out = named_map(node, rep, "published variable", "publish", sink, several=True)
     info.published.extend((n, k) for n, k, _ in sink)
     return out
 
