@@ -23,6 +23,7 @@ from packsync.pipeline.model import (
     content_hash,
 )
 from packsync.pipeline.normalise import normalise_workflow
+from packsync.pipeline.validate.dialect import check_dialect
 from packsync.pipeline.validate.graph import check_graph, check_names
 from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.rules import check_tasks, check_variable_names
@@ -212,6 +213,8 @@ def validate_definition(
 
 
 def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCatalog) -> None:
+    if check_dialect(root, rep):
+        return
     check_workflow(root, rep)
     norm = normalise_workflow(root, rep)
     definition = norm.definition
