@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from attune_kit import check_load, requires_kit
 
+from attune_kit import check_load, requires_kit
 from packsync.pipeline.check import check_targets
 
 T = "  - name: a\n    action: core.echo\n"

@@ -3,8 +3,8 @@ flood of unrelated errors.
 
 Orquesta looks like Attune's format (tasks, next, when, publish, do) but uses
 YAQL `<% %>`, an `input:` list, inline `action: pack.x a=b` parameters and an
-`output:` list, none of which Attune can run. A file is taken as Orquesta when
-its `input` is a list or when it shows two of these traits.
+`output:` list, none of which Attune can run. A file showing two of these
+traits is taken as Orquesta; one alone gets its own located error.
 """
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ def traits(root: YMap) -> list[tuple[str, YNode]]:
 def check_dialect(root: YMap, rep: Reporter) -> bool:
     """Report an Orquesta file once; True when it is one (then nothing else is checked)."""
     found = traits(root)
-    input_list = any(what.startswith("an 'input:'") for what, _ in found)
-    if not (input_list or len(found) >= 2):
+    if len(found) < 2:
         return False
     listed = "; ".join(f"{what} (line {node.line})" for what, node in found)
     rep.error(

@@ -110,6 +110,15 @@ def check_schema(key: str, source: YNode, schema: dict[str, Any], rep: Reporter)
     if _plainly_valid(schema):
         return
     flat = isinstance(source, YMap) and not is_json_schema(to_plain(source))
+    values = [n for _, n in source.items.values()] if flat and isinstance(source, YMap) else []
+    if any(not isinstance(n, YMap) for n in values):
+        rep.error(
+            "invalid-json-schema",
+            f"'{key}' holds values, not a JSON Schema"
+            + (": the workflow's result goes under 'output_map'" if key == "output" else ""),
+            source,
+        )
+        return
     errors = sorted(_META.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))
     places: set[int] = set()
     for err in errors:

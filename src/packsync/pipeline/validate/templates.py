@@ -26,15 +26,15 @@ SKIPPED_TOP_KEYS = frozenset(
 TRANSITION_KEYS = frozenset({"next", "decision", *LEGACY_TRANSITIONS})
 # Names from other engines, with the Attune spelling to use instead.
 FUNCTION_HINTS = {
-    "now": "Attune has no clock function: use system.workflow_start, or pass the time in",
-    "uuid": "Attune has no uuid function: generate the id in an action and publish it",
-    "completed": "Attune has no completed(): leave 'when' out for a transition on any outcome",
+    "now": "there is no clock function: use system.workflow_start, or pass the time in",
+    "uuid": "generate the id in an action and publish it",
+    "completed": "leave 'when' out for a transition on any outcome",
     "len": "use length(x)",
     "str": "use string(x)",
     "float": "use number(x)",
-    "default": "Attune has no default(): test with 'x != null' or 'in'",
-    "to_json": "Attune has no JSON functions: values keep their type in a '{{ x }}' string",
-    "from_json": "Attune has no JSON functions: values keep their type in a '{{ x }}' string",
+    "default": "test with 'x != null' or 'in'",
+    "to_json": "values keep their type in a '{{ x }}' string",
+    "from_json": "values keep their type in a '{{ x }}' string",
     "st2kv": "use keystore.<name>",
     "task_status": "use succeeded(), failed() or timed_out() in the task's transitions",
 }
@@ -211,7 +211,7 @@ def _call_problem(node: ex.Call, base: int) -> Iterator[Problem]:
                 "see the built-in functions in docs/workflow-format.md"
             )
         yield Problem(
-            base + node.pos, "unknown-function", f"Attune has no function {node.name}(): {hint}"
+            base + node.pos, "unknown-function", f"{node.name}() is not an Attune function: {hint}"
         )
         return
     counts = ex.BUILTINS.get(node.name)
