@@ -184,7 +184,10 @@ def syntax_problems(text: str, condition: bool) -> Iterator[tuple[int, str | ex.
             yield offset, "'{{' is never closed with '}}'"
             continue
         lead, body = _strip(inner)
-        tree = parsed(body) if body else ex.ExpressionError("empty '{{ }}'", 0)
+        if not body:
+            yield offset - 2, "empty '{{ }}': write an expression or remove the braces"
+            continue
+        tree = parsed(body)
         if isinstance(tree, ex.ExpressionError):
             yield offset + lead + tree.pos, f"{tree.message}"
         else:
