@@ -335,6 +335,16 @@ def check_task(task: YMap, map_key: YScalar | None, rep: Reporter) -> None:
         for item in decision.items:
             if isinstance(item, YMap):
                 check_keys(item, DECISION_KEYS, "a decision", rep)
+    nxt = keys.get("next")
+    if isinstance(nxt, YSeq) and nxt.items:
+        for legacy in (*LEGACY_TRANSITIONS, "decision", "publish"):
+            if legacy in keys:
+                rep.warning(
+                    "mixed-transitions",
+                    f"Attune ignores {legacy!r} on a task that has 'next' (packsync keeps "
+                    "both): move it into 'next' so both engines run the same workflow",
+                    keys[legacy],
+                )
     sub = keys.get("tasks")
     if sub is not None:
         check_task_collection(sub, rep, "a parallel task")
