@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Rust's char::is_whitespace (Unicode White_Space), which differs from str.isspace.
-_WHITESPACE = frozenset(
+WHITESPACE = frozenset(
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
     + "".join(chr(c) for c in range(0x2000, 0x200B))
 )
@@ -85,7 +85,7 @@ def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     pos, n = 0, len(text)
     while True:
-        while pos < n and text[pos] in _WHITESPACE:
+        while pos < n and text[pos] in WHITESPACE:
             pos += 1
         if pos >= n:
             tokens.append(Token("eof", None, pos))

@@ -145,22 +145,29 @@ def expressions(text: str) -> Iterator[tuple[int, str | None]]:
         start = close + 2
 
 
+_TRIM = "".join(sorted(ex.WHITESPACE))
+
+
 def _strip(inner: str) -> tuple[int, str]:
     """Rust's str::trim: (leading whitespace length, trimmed text)."""
-    lead = len(inner) - len(inner.lstrip("".join(ex._WHITESPACE)))
-    return lead, inner.strip("".join(ex._WHITESPACE))
+    lead = len(inner) - len(inner.lstrip(_TRIM))
+    return lead, inner.strip(_TRIM)
 
 
 @lru_cache(maxsize=4096)
-def parsed(text: str) -> ex.Node | ex.ExpressionError:
+def parsed(text: str) -> tuple[ex.Node, ...] | ex.ExpressionError:
+    """The nodes the name checks look at (calls, members, names), or the syntax error.
+    Cached per text: big workflows repeat the same expressions."""
     try:
-        return ex.parse(text)
+        tree = ex.parse(text)
     except ex.ExpressionError as exc:
         return exc
+    kinds = (ex.Call, ex.Ident, ex.Dot, ex.Index)
+    return tuple(n for n in ex.walk(tree) if isinstance(n, kinds))
 
 
-def syntax_problems(text: str, condition: bool) -> Iterator[tuple[int, str | ex.Node]]:
-    """(offset, syntax message or parsed tree) for each expression of a string."""
+def syntax_problems(text: str, condition: bool) -> Iterator[tuple[int, str | tuple[ex.Node, ...]]]:
+    """(offset, syntax message or the expression's nodes) for each expression of a string."""
     for marker, message in BLOCK_MARKERS.items():
         at = text.find(marker)
         if at >= 0:
@@ -194,8 +201,10 @@ def syntax_problems(text: str, condition: bool) -> Iterator[tuple[int, str | ex.
             yield offset + lead, tree
 
 
-def name_problems(tree: ex.Node, base: int, site: Site, names: Names) -> Iterator[Problem]:
-    for node in ex.walk(tree):
+def name_problems(
+    nodes: tuple[ex.Node, ...], base: int, site: Site, names: Names
+) -> Iterator[Problem]:
+    for node in nodes:
         if isinstance(node, ex.Call):
             yield from _call_problem(node, base)
             continue
