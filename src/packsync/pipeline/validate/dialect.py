@@ -11,6 +11,7 @@ taken as Orquesta; one alone gets its own located error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq
@@ -19,19 +20,19 @@ INLINE_PARAMS = re.compile(r"^\s*[\w.-]+\.[\w.-]+\s+[\w-]+=")
 ORQUESTA_CONTEXT = re.compile(r"\{\{[^}]*(\bctx\(|(?<![\w.])_\.)")
 
 
-def _strings(node: YNode) -> list[YScalar]:
-    out: list[YScalar] = []
+def _strings(node: YNode) -> Iterator[YScalar]:
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, YScalar):
-            if isinstance(current.value, str):
-                out.append(current)
+            if isinstance(current.value, str) and (
+                "<%" in current.value or "_." in current.value or "ctx(" in current.value
+            ):
+                yield current
         elif isinstance(current, YSeq):
             stack.extend(reversed(current.items))
         elif isinstance(current, YMap):
-            stack.extend(reversed([v for _, v in current.items.values()]))
-    return out
+            stack.extend(v for _, v in reversed(current.items.values()))
 
 
 def _task_entries(root: YMap) -> list[tuple[str, YNode]]:
@@ -79,7 +80,7 @@ def traits(root: YMap) -> list[tuple[str, YNode]]:
         node = root.items.get(key, (None, None))[1]
         if isinstance(node, YSeq):
             found.append((what, node))
-    strings = _strings(root)
+    strings = list(_strings(root))
     yaql = [n for n in strings if "<%" in str(n.value)]
     if yaql:
         found.append(("YAQL '<% %>' expressions", yaql[0]))

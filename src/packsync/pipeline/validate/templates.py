@@ -116,7 +116,8 @@ def _value_sites(node: YNode, condition: bool, in_items: bool) -> Iterator[Site]
     while stack:
         current = stack.pop()
         if isinstance(current, YScalar):
-            if isinstance(current.value, str):
+            value = current.value
+            if isinstance(value, str) and (condition or "{" in value or "<%" in value):
                 yield Site(current, condition, in_items)
         elif isinstance(current, YSeq):
             stack.extend(reversed(current.items))
@@ -304,9 +305,6 @@ def site_problems(site: Site, names: Names) -> Iterator[Problem]:
 
 def check_templates(root: YMap, names: Names, rep: Reporter) -> None:
     for site in sorted(sites(root), key=lambda s: (s.scalar.line, s.scalar.column)):
-        text = str(site.scalar.value)
-        if not site.condition and "{" not in text and "<%" not in text:
-            continue
         for problem in site_problems(site, names):
             if rep.full:
                 rep.add_at_offset(problem.code, "", site.scalar, 0, warning=problem.warning)
