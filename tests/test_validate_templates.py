@@ -55,6 +55,7 @@ CASES = [
     ("batch-size", E, HEAD + "    with_items: '{{ [1] }}'\n    batch_size: '{{ 2 }}'\n", "'{{ 2"),
     ("unreachable-task", E, HEAD + "  - name: c\n    action: core.echo\n    on_success: d\n  - name: d\n    action: core.echo\n    on_success: c\n", "c\n"),
     ("unknown-task", E, HEAD + "    on_success: noop\n", "noop"),
+    ("template-in-vars", W, "version: '1'\nvars:\n  url: 'http://{{ parameters.host }}'\ntasks:\n  - name: a\n    action: core.echo\n", "'http"),
     ("mixed-transitions", W, HEAD + "    next:\n      - do: [b]\n    on_failure: b\n  - name: b\n    action: core.echo\n", "b\n  - name"),
     ("orquesta-dialect", E, "version: 1.0\ninput:\n  - x\ntasks:\n  a:\n    action: core.echo\n    input: {m: <% ctx(x) %>}\n", "- x"),
 ]  # fmt: skip

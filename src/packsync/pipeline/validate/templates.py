@@ -69,8 +69,21 @@ def sites(root: YMap) -> Iterator[Site]:
         canon = canonical(key)
         if canon == "tasks":
             yield from _task_sites(value)
-        elif canon not in SKIPPED_TOP_KEYS:
+        elif canon not in SKIPPED_TOP_KEYS and canon != "vars":
             yield from _value_sites(value, False, False)
+
+
+def check_vars_not_rendered(root: YMap, rep: Reporter) -> None:
+    """Attune's executor seeds `vars` as written: a '{{ }}' there is never evaluated."""
+    node = next((v for k, (_, v) in root.items.items() if canonical(k) == "vars"), None)
+    for site in _value_sites(node, False, False) if node is not None else ():
+        if "{{" in str(site.scalar.value):
+            rep.warning(
+                "template-in-vars",
+                "Attune does not render 'vars': this '{{ }}' stays text; publish the value "
+                "from the first task instead",
+                site.scalar,
+            )
 
 
 def _task_sites(tasks: YNode) -> Iterator[Site]:
@@ -304,6 +317,7 @@ def site_problems(site: Site, names: Names) -> Iterator[Problem]:
 
 
 def check_templates(root: YMap, names: Names, rep: Reporter) -> None:
+    check_vars_not_rendered(root, rep)
     for site in sorted(sites(root), key=lambda s: (s.scalar.line, s.scalar.column)):
         for problem in site_problems(site, names):
             if rep.full:
