@@ -127,7 +127,23 @@ CASES: list[tuple[str, str, bool, str | None, str]] = [
     ("enabled_key", H + "enabled: false\ntasks:\n" + T, True, None, "parity"),
     ("name_key", H + "name: x\ntasks:\n" + T, True, None, "parity"),
     ("chart_meta", HT + T + "    __chart_meta__: {x: 1}\n", True, None, "parity"),
-    ("with_items_no_items_conc", HT + T + "    concurrency: 0\n", True, None, "parity"),]  # fmt: skip
+    ("with_items_no_items_conc", HT + T + "    concurrency: 0\n", True, None, "parity"),    ("output_map_map_value", H + "output_map: {x: {y: 1}}\ntasks:\n" + T, False, "wrong-type@4", "parity"),
+    ("worker_selector_template", HT + T + "    worker_selector: '{{ parameters.sel }}'\n", True, None, "parity"),
+    ("null_input", HT + T + "    input: ~\n", False, "wrong-type@7", "parity"),
+    ("null_type", HT + T + "    type: ~\n", False, "wrong-type@7", "parity"),
+    ("null_action", HT + "  - name: a\n    action: ~\n", False, "wrong-type@6", "parity"),
+    ("null_timeout", HT + T + "    timeout: ~\n", True, "wrong-type@7", "strict"),
+    ("ref_empty", "ref: ''\nlabel: Case\nversion: '1.0'\ntasks:\n" + T, False, "ref-mismatch@1", "parity"),
+    ("retry_count_str", HT + T + "    retry: {count: '3', delay: 1}\n", False, "retry-count@7", "parity"),
+    ("retry_max_delay_float", HT + T + "    retry: {count: 1, delay: 1, max_delay: 2.5}\n", False, "retry-max-delay@7", "parity"),
+    ("top_to_sub_target", HT + "  - name: p\n    type: parallel\n    tasks:\n      - name: s\n        action: core.echo\n    on_success: s\n", False, "unknown-task@10", "parity"),
+    ("with_items_empty_list", HT + T + "    with_items: []\n", False, "with-items@7", "parity"),
+    ("with_items_plain", HT + T + "    with_items: hosts\n", True, "with-items@7", "strict"),
+    ("parallel_with_action", HT + "  - name: p\n    type: parallel\n    action: core.echo\n    tasks:\n      - name: s\n        action: core.echo\n", True, "parallel-rules@7", "strict"),
+    ("join_too_big", HT + T + "    on_success: b\n" + B + "    join: 3\n", True, "join-count@10", "strict"),
+    ("dup_top_sub", HT + "  - name: p\n    type: parallel\n    tasks:\n      - name: p\n        action: core.echo\n", True, "duplicate-task@8", "strict"),
+    ("name_int", HT + "  - name: 5\n    action: core.echo\n", True, "invalid-value@5", "strict"),
+]  # fmt: skip
 KINDS = {"parity", "legacy", "spec", "strict"}
 
 

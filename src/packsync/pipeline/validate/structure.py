@@ -61,6 +61,13 @@ def mapping(n: YNode) -> str | None:
     return None if isinstance(n, YMap) else "a mapping"
 
 
+def mapping_or_template(n: YNode) -> str | None:
+    v = _v(n)
+    if isinstance(n, YMap) or (isinstance(v, str) and "{{" in v):
+        return None
+    return "a mapping or a '{{ }}' template that yields one"
+
+
 def anything(n: YNode) -> str | None:
     return None
 
@@ -153,7 +160,7 @@ TASK_KEYS: Mapping[str, Check] = {
     "tasks": map_or_list,
     "permission_set_refs": str_or_list,
     "permission_set_ref": str_or_list,
-    "worker_selector": mapping,
+    "worker_selector": mapping_or_template,
     "worker_tolerations": anything,
     "worker_affinity": anything,
     "next": list_of_maps,
@@ -290,11 +297,25 @@ def check_workflow(root: YMap, rep: Reporter) -> None:
                 f"{key} is {len(_v(node))} characters; Attune allows at most {MAX_REF}",
                 node,
             )
+    _check_output_map(top.get("output_map"), rep)
     tasks = top.get("tasks")
     if "tasks" not in {canonical(k) for k in root.items}:
         rep.error("required", "the workflow needs 'tasks' (a list or a map of tasks)", root)
     elif tasks is not None:
         check_task_collection(tasks, rep, "the workflow")
+
+
+def _check_output_map(node: YNode | None, rep: Reporter) -> None:
+    """Attune reads output_map as name → string (an expression)."""
+    items = node.items if isinstance(node, YSeq) else [node] if node is not None else []
+    for item in items:
+        for _, value in item.items.values() if isinstance(item, YMap) else ():
+            if not isinstance(value, YScalar):
+                rep.error(
+                    "wrong-type",
+                    "an output_map value must be a string such as '{{ task.x.result }}'",
+                    value,
+                )
 
 
 def check_task_collection(tasks: YNode, rep: Reporter, owner: str) -> None:
