@@ -56,6 +56,7 @@ CASES = [
     ("unreachable-task", E, HEAD + "  - name: c\n    action: core.echo\n    on_success: d\n  - name: d\n    action: core.echo\n    on_success: c\n", "c\n"),
     ("unknown-task", E, HEAD + "    on_success: noop\n", "noop"),
     ("template-in-vars", W, "version: '1'\nvars:\n  url: 'http://{{ parameters.host }}'\ntasks:\n  - name: a\n    action: core.echo\n", "'http"),
+    ("condition-ignored", W, HEAD + "    next:\n      - when: '{{ not succeeded() }}'\n        do: [b]\n  - name: b\n    action: core.echo\n", "{{ not"),
     ("mixed-transitions", W, HEAD + "    next:\n      - do: [b]\n    on_failure: b\n  - name: b\n    action: core.echo\n", "b\n  - name"),
     ("orquesta-dialect", E, "version: 1.0\ninput:\n  - x\ntasks:\n  a:\n    action: core.echo\n    input: {m: <% ctx(x) %>}\n", "- x"),
 ]  # fmt: skip
@@ -96,7 +97,7 @@ def test_valid_expressions_pass() -> None:
     assert [d[0] for d in run(text)] == ["template-syntax"]
     text = text.replace(" ~ 1", "")
     text += (
-        "    next:\n      - when: succeeded() and length(result().rows) > n\n"
+        "    next:\n      - when: length(result().rows) > n\n"
         "        publish: [{total: '{{ n + index }}', label: \"{{ workflow['my-var'] }}\"}]\n"
         "        do: [b]\n  - name: b\n    action: core.echo\n"
         "    input: {x: '{{ task.a.result.rows[0] }} {{ total }} {{ system.workflow_start }}'}\n"

@@ -62,6 +62,7 @@ class Site:
     scalar: YScalar
     condition: bool
     in_items: bool
+    transition: bool = False  # a transition's `when`: the executor classifies it
 
 
 def sites(root: YMap) -> Iterator[Site]:
@@ -119,7 +120,8 @@ def _transition_sites(node: YNode, in_items: bool) -> Iterator[Site]:
         for key, (_, value) in item.items.items():
             canon = canonical(key)
             if canon == "when":
-                yield from _value_sites(value, True, in_items)
+                for site in _value_sites(value, True, in_items):
+                    yield Site(site.scalar, True, in_items, transition=True)
             elif canon == "publish":
                 yield from _value_sites(value, False, in_items)
 
@@ -307,13 +309,41 @@ def _ident_problem(node: ex.Ident, base: int, site: Site, names: Names) -> Itera
     )
 
 
+OUTCOMES = ("succeeded()", "failed()", "timed_out()")
+
+
+def outcome_shortcut(text: str) -> str | None:
+    """graph.rs GraphTransition::kind: a `when` mentioning succeeded()/failed()/
+    timed_out() anywhere is taken as that outcome alone; the call it found, when
+    the condition says more than that."""
+    flat = "".join(text.lower().split())
+    bare = flat.removeprefix("{{").removesuffix("}}")
+    for call in OUTCOMES:
+        if call in flat:
+            return None if bare == call else call
+    return None
+
+
 def site_problems(site: Site, names: Names) -> Iterator[Problem]:
     text = str(site.scalar.value)
+    clean = True
     for offset, result in syntax_problems(text, site.condition):
         if isinstance(result, str):
+            clean = False
             yield Problem(offset, "template-syntax", result)
         else:
             yield from name_problems(result, offset, site, names)
+    call = outcome_shortcut(text) if site.transition and clean else None
+    if call is not None:
+        yield Problem(
+            0,
+            "condition-ignored",
+            f"Attune's executor runs a transition whose condition mentions {call} on that "
+            f"outcome alone: the rest of {text.strip()!r} is ignored (so 'not {call}' "
+            "fires on it too). Keep the condition to the outcome, and test the rest in a "
+            "follow-up task or a separate transition",
+            warning=True,
+        )
 
 
 def check_templates(root: YMap, names: Names, rep: Reporter) -> None:
