@@ -39,7 +39,7 @@ class Reporter:
         self.dropped_errors = 0
         self.budget = SUGGESTION_BUDGET
         self.lines: list[str] = []  # the file's text, to locate tokens inside strings
-        self._seen: set[tuple[int, int, str, str]] = set()
+        self._seen: set[tuple[int, int, str, str, str]] = set()
 
     def suggest(self, name: str, candidates: Iterable[str]) -> str:
         """`did_you_mean` within a per-file budget (huge workflows with many typos)."""
@@ -108,7 +108,7 @@ class Reporter:
 
     def _append_once(self, diag: Diagnostic) -> None:
         """One cause, one line: the same code and message at the same place is kept once."""
-        key = (diag.line, diag.column, diag.code, diag.message)
+        key = (diag.line, diag.column, diag.code, diag.message, diag.json_path if self.api else "")
         if key not in self._seen:
             self._seen.add(key)
             self.items.append(diag)
