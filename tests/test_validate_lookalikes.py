@@ -214,6 +214,13 @@ def test_explicit_file_is_validated_wherever_it_is(tmp_path: Path) -> None:
     assert [(d.code, d.line, d.column) for d in report.diagnostics] == [
         ("unknown-function", *at(text, "uuid"))
     ]
+    report = check_targets(tmp_path, [str(nested)], max_file_size=1 << 20)  # the folder
+    assert report.files_checked == 1 and [d.code for d in report.diagnostics] == [
+        "unknown-function"
+    ]
+    (nested / "empty").mkdir()
+    report = check_targets(tmp_path, [str(nested / "empty")], max_file_size=1 << 20)
+    assert [d.code for d in report.diagnostics] == ["not-a-workflow-file"]
     (nested / "notes.txt").write_text("hello\n")
     report = check_targets(tmp_path, [str(nested / "notes.txt")], max_file_size=1 << 20)
     assert report.has_errors

@@ -43,6 +43,15 @@ def _pack_root_of(path: Path) -> Path:
     return root
 
 
+def _inside_pack(path: Path) -> bool:
+    return any((parent / PACK_FILE).exists() for parent in path.parents)
+
+
+def _yaml_file(file: Path, top: Path) -> bool:
+    hidden = any(part.startswith(".") for part in file.relative_to(top).parts)
+    return file.is_file() and file.name.endswith(YAML_SUFFIXES) and not hidden
+
+
 def _want(wanted: _Wanted, ref: str, rel: str | None) -> None:
     if rel is None or (ref in wanted and wanted[ref] is None):
         wanted[ref] = None
@@ -67,6 +76,11 @@ def resolve_targets(base_dir: Path, names: Sequence[str]) -> dict[Path, _Wanted]
         path = Path(name)
         if path.is_dir() and (path / PACK_FILE).exists():
             _want(targets[path.parent], path.name, None)
+        elif path.is_dir() and _inside_pack(path):
+            root = _pack_root_of(path / PACK_FILE)
+            files = [f for f in sorted(path.rglob("*")) if _yaml_file(f, path)]
+            for file in files or [path]:  # an empty folder is refused by name
+                _want(targets[root.parent], root.name, file.relative_to(root).as_posix())
         elif path.is_dir():
             for ref in list_pack_refs(path) or []:
                 _want(targets[path], ref, None)
@@ -133,6 +147,11 @@ def _keep_named(
     ]
     for rel in sorted(only - {w.file_path for w in loaded.workflows} - others):
         display = str(base / ref / rel)
+        if (base / ref / rel).is_dir():
+            loaded.diagnostics.append(
+                error(display, "not-a-workflow-file", "folder holds no .yaml/.yml file")
+            )
+            continue
         if not rel.endswith(YAML_SUFFIXES):
             loaded.diagnostics.append(
                 error(
