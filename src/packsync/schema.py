@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMA_ID = "https://attune.dev/schemas/packsync/workflow.json"
-_TEMPLATE = {"type": "string", "pattern": r"\{\{|\{%"}
+_TEMPLATE = {"type": "string", "pattern": r"\{\{"}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -38,10 +38,11 @@ def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
+    """An integer literal: Attune reads these fields as u32/usize (no templates)."""
     number: dict[str, Any] = {"type": "integer", "minimum": lo}
     if hi is not None:
         number["maximum"] = hi
-    return {"anyOf": [number, _TEMPLATE]}
+    return number
 
 
 def _defs() -> dict[str, Any]:
@@ -82,7 +83,7 @@ def _defs() -> dict[str, Any]:
             "tasks": _ref("tasks"),
             "permission_set_refs": names,
             "permission_set_ref": names,
-            "worker_selector": {"type": "object"},
+            "worker_selector": {"anyOf": [{"type": "object"}, _TEMPLATE]},
             "worker_tolerations": {},
             "worker_affinity": {},
             "next": {"type": "array", "items": transition},
@@ -116,11 +117,12 @@ def _defs() -> dict[str, Any]:
         "retry": _obj(
             {
                 "count": _int(1, 100),
-                "delay": {"anyOf": [{"type": "number", "minimum": 0}, _TEMPLATE]},
+                "delay": _int(0),
                 "backoff": {"enum": ["constant", "linear", "exponential"]},
-                "max_delay": {"anyOf": [{"type": "number", "minimum": 0}, _TEMPLATE]},
+                "max_delay": _int(0),
                 "on_error": {"type": "string"},
-            }
+            },
+            required=["count", "delay"],
         ),
         "task": task,
         "tasks": {
