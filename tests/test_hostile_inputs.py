@@ -208,11 +208,11 @@ def test_encoding_error_points_at_the_bad_byte() -> None:
 def test_large_valid_workflow_is_linear_ish() -> None:
     small = _tasks(
         500,
-        "  - name: t{i}\n    action: core.echo\n    input: {{x: '{{{{ item }}}}'}}\n    on_success: t{j}\n",
+        "  - name: t{i}\n    action: core.echo\n    input: {{x: '{{{{ parameters.x }}}}'}}\n    on_success: t{j}\n",
     )
     big = _tasks(
         5_000,
-        "  - name: t{i}\n    action: core.echo\n    input: {{x: '{{{{ item }}}}'}}\n    on_success: t{j}\n",
+        "  - name: t{i}\n    action: core.echo\n    input: {{x: '{{{{ parameters.x }}}}'}}\n    on_success: t{j}\n",
     )
     timings = []
     for content in (small, big):

@@ -42,7 +42,7 @@ tasks:
   - name: a
     action: core.echo
     with_items: "{{ parameters.host }}"
-    retry: {count: 2, max_delay: 10}
+    retry: {count: 2, delay: 1, max_delay: 10}
     permission_set_refs: [ops]
     input: {message: "{{ parameters.host }}"}
     next:
@@ -69,7 +69,7 @@ tasks:
   a:
     action: core.echo
     with-items: "{{ parameters.host }}"
-    retry: {count: 2, max-delay: 10}
+    retry: {count: 2, delay: 1, max-delay: 10}
     permission_set_ref: [ops]
     input: {message: "{{ parameters.host }}"}
     publish: {attempts: "{{ attempts + 1 }}"}
@@ -94,7 +94,7 @@ tasks:
   - name: a
     action: core.echo
     with_items: "{{ parameters.host }}"
-    retry: {count: 2, max_delay: 10}
+    retry: {count: 2, delay: 1, max_delay: 10}
     permission_set_refs: [ops]
     input: {message: "{{ parameters.host }}"}
     publish:
@@ -120,7 +120,7 @@ tasks:
   a:
     action: core.echo
     with_items: "{{ parameters.host }}"
-    retry: {count: 2, max_delay: 10}
+    retry: {count: 2, delay: 1, max_delay: 10}
     permission-set-refs: [ops]
     input: {message: "{{ parameters.host }}"}
     next:
@@ -158,11 +158,10 @@ def test_modern_definition_shape() -> None:
     }
     assert d["vars"] == {"attempts": 0, "seen": []}
     a = d["tasks"][0]
-    # Attune's RetryConfig: delay and backoff have no serde default in the
-    # stored form, so they are written out
+    # Attune's RetryConfig: backoff and on_error are written out in the stored form
     assert a["retry"] == {
         "count": 2,
-        "delay": 0,
+        "delay": 1,
         "backoff": "constant",
         "max_delay": 10,
         "on_error": None,
@@ -223,7 +222,7 @@ tasks:
   - name: a
     action: core.echo
     on_success:
-      - when: "{{ result.code == 0 }}"
+      - when: "{{ result().code == 0 }}"
         do: b
       - c
     on_complete: d
@@ -236,7 +235,7 @@ tasks:
     nxt = _definition(text)["tasks"][0]["next"]
     # Attune's order (success, failure, complete, timeout); on_complete has no `when`
     assert nxt == [
-        {"when": "{{ succeeded() and (result.code == 0) }}", "do": ["b"]},
+        {"when": "{{ succeeded() and (result().code == 0) }}", "do": ["b"]},
         {"when": "{{ succeeded() }}", "do": ["c"]},
         {"do": ["d"]},
         {"when": "{{ timed_out() }}", "do": ["e"]},
@@ -246,6 +245,7 @@ tasks:
 def test_decision_normalisation() -> None:
     text = """
 version: '1.0'
+vars: {x: 0, y: 0}
 tasks:
   - name: a
     action: core.echo
@@ -410,7 +410,7 @@ PAIRS = [
 @pytest.mark.parametrize(("legacy", "modern"), PAIRS)
 def test_legacy_and_modern_pairs(legacy: str, modern: str) -> None:
     def doc(transitions: str) -> str:
-        return f"version: '1'\ntasks:\n  - name: a\n    action: core.echo\n    {transitions}\n  - {{name: b, action: core.echo}}\n  - {{name: c, action: core.echo}}\n"
+        return f"version: '1'\nvars: {{x: 1}}\ntasks:\n  - name: a\n    action: core.echo\n    {transitions}\n  - {{name: b, action: core.echo}}\n  - {{name: c, action: core.echo}}\n"
 
     assert _definition(doc(legacy)) == _definition(doc(modern))
 

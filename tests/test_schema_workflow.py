@@ -67,7 +67,7 @@ BAD: dict[str, dict[str, Any]] = {
     "retry-count-zero": {"version": "1", "tasks": [{**GOOD_TASK, "retry": {"count": 0}}]},
     "retry-backoff": {"version": "1", "tasks": [{**GOOD_TASK, "retry": {"backoff": "random"}}]},
     "concurrency-too-high": {"version": "1", "tasks": [{**GOOD_TASK, "concurrency": 101}]},
-    "batch-size-zero": {"version": "1", "tasks": [{**GOOD_TASK, "batch_size": 0}]},
+    "batch-size-big": {"version": "1", "tasks": [{**GOOD_TASK, "batch_size": 1001}]},
     "bad-type": {"version": "1", "tasks": [{**GOOD_TASK, "type": "sequential"}]},
     "bad-action-ref": {"version": "1", "tasks": [{**GOOD_TASK, "action": "Core/echo"}]},
     "bad-cancellation-policy": {

@@ -127,7 +127,7 @@ def _workflow(name: str) -> SourceFile:
             "ship.workflow.yaml",
             '      artifact: "{{ artifact }}"',
             '      artifact: "{{ artefact }}"',
-            "undefined-variable",
+            "unknown-variable",
         ),
     ],
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMA_ID = "https://attune.dev/schemas/packsync/workflow.json"
-_TEMPLATE = {"type": "string", "pattern": r"\{\{|\{%"}
+_TEMPLATE = {"type": "string", "pattern": r"\{\{"}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
-    """A literal integer: Attune stores these as integers and never renders them."""
+    """An integer literal: Attune reads these fields as u32/usize (no templates)."""
     number: dict[str, Any] = {"type": "integer", "minimum": lo}
     if hi is not None:
         number["maximum"] = hi
@@ -93,15 +93,16 @@ def _defs() -> dict[str, Any]:
             "input": {"type": "object"},
             "when": _opt({"type": "string"}),
             "with_items": _opt({"anyOf": [{"type": "array", "minItems": 1}, _TEMPLATE]}),
-            "batch_size": _opt(_int(1, 1000)),
-            "concurrency": _opt(_int(1, 100)),
+            # 0 is accepted only without with_items, as Attune does (validate says so)
+            "batch_size": _opt(_int(0, 1000)),
+            "concurrency": _opt(_int(0, 100)),
             "retry": _opt(_ref("retry")),
             "timeout": _opt(_int(1)),
             "join": _opt({"anyOf": [{"const": "all"}, {"type": "integer", "minimum": 1}]}),
             "tasks": _opt(_ref("tasks")),
             "permission_set_refs": _opt(names),
             "permission_set_ref": _opt(names),
-            "worker_selector": _opt({"type": "object"}),
+            "worker_selector": _opt({"anyOf": [{"type": "object"}, _TEMPLATE]}),
             "worker_tolerations": {},
             "worker_affinity": {},
             "next": {"type": "array", "items": transition},
@@ -140,7 +141,7 @@ def _defs() -> dict[str, Any]:
                 "max_delay": _opt(_int(0)),
                 "on_error": _opt({"type": "string"}),
             },
-            required=["count"],
+            required=["count", "delay"],
         ),
         "task": task,
         "tasks": {

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from packsync.diagnostics import Diagnostic, error, has_errors, sort_key
 from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
-from packsync.pipeline.scan import PACK_FILE, list_pack_refs, printable, scan_base
+from packsync.pipeline.model import PACK_REF, FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.parse import parse_workflow
+from packsync.pipeline.scan import PACK_FILE, YAML_SUFFIXES, list_pack_refs, printable, scan_base
 
 # pack ref → the rel paths to report, or None for the whole pack
 _Wanted = dict[str, set[str] | None]
@@ -41,6 +43,15 @@ def _pack_root_of(path: Path) -> Path:
     return root
 
 
+def _inside_pack(path: Path) -> bool:
+    return any((parent / PACK_FILE).exists() for parent in path.parents)
+
+
+def _yaml_file(file: Path, top: Path) -> bool:
+    hidden = any(part.startswith(".") for part in file.relative_to(top).parts)
+    return file.is_file() and file.name.endswith(YAML_SUFFIXES) and not hidden
+
+
 def _want(wanted: _Wanted, ref: str, rel: str | None) -> None:
     if rel is None or (ref in wanted and wanted[ref] is None):
         wanted[ref] = None
@@ -65,6 +76,11 @@ def resolve_targets(base_dir: Path, names: Sequence[str]) -> dict[Path, _Wanted]
         path = Path(name)
         if path.is_dir() and (path / PACK_FILE).exists():
             _want(targets[path.parent], path.name, None)
+        elif path.is_dir() and _inside_pack(path):
+            root = _pack_root_of(path / PACK_FILE)
+            files = [f for f in sorted(path.rglob("*")) if _yaml_file(f, path)]
+            for file in files or [path]:  # an empty folder is refused by name
+                _want(targets[root.parent], root.name, file.relative_to(root).as_posix())
         elif path.is_dir():
             for ref in list_pack_refs(path) or []:
                 _want(targets[path], ref, None)
@@ -79,7 +95,13 @@ def resolve_targets(base_dir: Path, names: Sequence[str]) -> dict[Path, _Wanted]
 
 
 def check_targets(base_dir: Path, names: Sequence[str], *, max_file_size: int) -> CheckReport:
-    """Validate the named packs/paths (every pack under base_dir when none)."""
+    """Validate the named packs/paths (every pack under base_dir when none).
+
+    A file named explicitly is validated wherever it is: a file the pack scan
+    does not load (e.g. `actions/workflows/tests/x.yaml`, or a file with no
+    pack.yaml above it) is parsed as a workflow of its pack; anything that is
+    not a YAML file is refused with an error. Never "0 files checked".
+    """
     report = CheckReport()
     targets = resolve_targets(base_dir, names)
     if not names and list_pack_refs(base_dir) is None:
@@ -93,13 +115,61 @@ def check_targets(base_dir: Path, names: Sequence[str], *, max_file_size: int) -
         for ref, scanned in scan.packs.items():
             loaded = load_pack(scanned, catalog)
             only = wanted[ref]
+            others = {PACK_FILE, *(a.rel_path for a in scanned.action_files)}
             if only is not None:
-                loaded.workflows = [w for w in loaded.workflows if w.file_path in only]
-                # diagnostics name odd files by their printable form (bad-file-name)
-                keep = {printable(str(base / ref / rel)) for rel in (*only, PACK_FILE)}
-                loaded.diagnostics = [d for d in loaded.diagnostics if d.file in keep]
+                _keep_named(loaded, base, ref, only, others, catalog, max_file_size)
+                report.files_checked += len(only & others)
             report.packs.append(loaded)
             report.files_checked += len(loaded.workflows)
             report.diagnostics.extend(loaded.all_diagnostics)
     report.diagnostics.sort(key=sort_key)
     return report
+
+
+def _keep_named(
+    loaded: LoadedPack,
+    base: Path,
+    ref: str,
+    only: set[str],
+    others: set[str],
+    catalog: HostCatalog,
+    max_size: int,
+) -> None:
+    """Narrow a loaded pack to the named files (plus pack.yaml's own problems),
+    and validate the named files the scan does not load."""
+    loaded.workflows = [w for w in loaded.workflows if w.file_path in only]
+    # diagnostics name odd files by their printable form (bad-file-name)
+    keep = {printable(str(base / ref / rel)) for rel in (*only, PACK_FILE)}
+    loaded.diagnostics = [
+        d
+        for d in loaded.diagnostics
+        if d.file in keep and (d.code != "pack-file-missing" or PACK_FILE in only)
+    ]
+    for rel in sorted(only - {w.file_path for w in loaded.workflows} - others):
+        display = str(base / ref / rel)
+        if (base / ref / rel).is_dir():
+            loaded.diagnostics.append(
+                error(display, "not-a-workflow-file", "folder holds no .yaml/.yml file")
+            )
+            continue
+        if not rel.endswith(YAML_SUFFIXES):
+            loaded.diagnostics.append(
+                error(
+                    display,
+                    "not-a-workflow-file",
+                    "only .yaml/.yml files are validated: name a workflow, action or pack.yaml",
+                )
+            )
+            continue
+        path = base / ref / rel
+        if path.stat().st_size > max_size:
+            loaded.diagnostics.append(
+                error(display, "file-too-large", f"file is over {max_size} bytes: refused")
+            )
+            continue
+        content = path.read_bytes()
+        pack_ref = ref if PACK_REF.match(ref) else "pack"
+        source = SourceFile(
+            pack_ref, rel, display, FileKind.WORKFLOW, content, content_hash(content)
+        )
+        loaded.workflows.append(parse_workflow(source, catalog))

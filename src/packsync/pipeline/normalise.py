@@ -71,6 +71,18 @@ def good_keys(node: YMap, allowed: Any) -> dict[str, YNode]:
     return out
 
 
+def scalar_keys(node: YMap) -> dict[str, YScalar]:
+    """Canonical key → scalar value, whatever its type. serde reads any scalar into
+    a `String` field (`label: 5` → "5", `when: true` → "true"); packsync's type
+    checks still report such values, but the definition stays Attune's."""
+    return {canonical(k): v for k, (_, v) in node.items.items() if isinstance(v, YScalar)}
+
+
+def _number(node: YScalar | None) -> YScalar | None:
+    """An integer the range checks refused is still what Attune stores."""
+    return node if node is not None and type(node.value) is int else None
+
+
 def text(node: YNode | None) -> str | None:
     """A scalar as Attune's serde reads it into a `String`: strings as they are,
     other scalars by their spelling (`version: 1.10` → "1.10"); null → None."""
@@ -205,12 +217,16 @@ def normalise_workflow(root: YMap, rep: Reporter, *, linked: bool = False) -> No
             src = params.items["properties"][1]
         if isinstance(src, YMap):
             variables.extend((n, kn, "parameter") for n, (kn, _) in src.items.items())
-    tags = keys.get("tags")
+    tags = keys.get("tags") or next(
+        (v for k, (_, v) in root.items.items() if canonical(k) == "tags" and isinstance(v, YSeq)),
+        None,
+    )
+    scalars = scalar_keys(root)
     definition: dict[str, Any] = {
-        "ref": text(keys.get("ref")) or "",
-        "label": text(keys.get("label")) or "",
-        "description": text(keys.get("description")),
-        "version": _version(keys.get("version")),
+        "ref": text(scalars.get("ref")) or "",
+        "label": text(scalars.get("label")) or "",
+        "description": text(scalars.get("description")),
+        "version": _version(keys.get("version") or scalars.get("version")),
         "parameters": stored.get("parameters"),
         "output": stored.get("output"),
         "vars": named_map(keys["vars"], rep, "variable", "var", variables)
@@ -307,7 +323,8 @@ def normalise_task(
     task: YMap, key_node: YScalar | None, rep: Reporter
 ) -> tuple[dict[str, Any], TaskInfo]:
     keys = good_keys(task, TASK_KEYS)
-    name_value = keys.get("name")
+    scalars = scalar_keys(task)
+    name_value = keys.get("name") or scalars.get("name")
     name_node: YNode = name_value or key_node or task
     name = text(name_value) or ""
     if key_node is not None:
@@ -322,23 +339,28 @@ def normalise_task(
         name = key_name
     ttype = text(keys.get("type")) or "action"
     info = TaskInfo(name, task, name_node, keys, ttype)
-    perms = [keys[k] for k in ("permission_set_refs", "permission_set_ref") if k in keys]
+    raw = {canonical(k): v for k, (_, v) in task.items.items()}
+    perms = [raw[k] for k in ("permission_set_refs", "permission_set_ref") if k in raw]
     if len(perms) == 2:
         rep.error("duplicate-key", "use either permission_set_refs or permission_set_ref", perms[1])
-    join, retry = keys.get("join"), keys.get("retry")
+    join, retry = keys.get("join") or _number(scalars.get("join")), keys.get("retry")
     out: dict[str, Any] = {
         "name": name,
         "type": ttype,
-        "action": text(keys.get("action")),
+        "action": text(scalars.get("action")),
         "input": to_plain(keys["input"]) if "input" in keys else {},
         "permission_set_refs": to_plain(perms[0]) if perms else None,
         **{k: to_plain(keys[k]) if k in keys else None for k in _OPAQUE_TASK_KEYS},
-        "when": text(keys.get("when")),
+        "when": text(scalars.get("when")),
         "with_items": _with_items(keys.get("with_items"), rep),
-        "batch_size": whole(keys.get("batch_size"), "batch_size", rep),
-        "concurrency": whole(keys.get("concurrency"), "concurrency", rep),
+        "batch_size": whole(
+            keys.get("batch_size") or _number(scalars.get("batch_size")), "batch_size", rep
+        ),
+        "concurrency": whole(
+            keys.get("concurrency") or _number(scalars.get("concurrency")), "concurrency", rep
+        ),
         "retry": _retry(retry, rep) if isinstance(retry, YMap) else None,
-        "timeout": whole(keys.get("timeout"), "timeout", rep),
+        "timeout": whole(keys.get("timeout") or _number(scalars.get("timeout")), "timeout", rep),
         "next": [],
         "join": join.value if isinstance(join, YScalar) and _is_int(join.value) else None,
         "tasks": None,

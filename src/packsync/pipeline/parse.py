@@ -24,12 +24,13 @@ from packsync.pipeline.model import (
     content_hash,
 )
 from packsync.pipeline.normalise import drop_nulls, normalise_workflow
+from packsync.pipeline.validate.dialect import check_dialect
 from packsync.pipeline.validate.graph import check_graph, check_names
 from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.rules import check_tasks, check_variable_names
 from packsync.pipeline.validate.schemas import check_schema
 from packsync.pipeline.validate.structure import check_workflow
-from packsync.pipeline.validate.templates import check_templates
+from packsync.pipeline.validate.templates import Names, check_templates
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, compose, decode, from_plain, to_plain
 
 SEMVER = re.compile(
@@ -43,6 +44,7 @@ def load_mapping(content: bytes, rep: Reporter, what: str) -> YMap | None:
     problems = [problem] if problem else []
     root: YNode | None = None
     if text is not None:
+        rep.lines = text.split("\n")
         root, problems = compose(text)
     for p in problems:
         rep.error_at(p.code, p.message, p.line, p.column)
@@ -237,6 +239,8 @@ def validate_definition(
 
 
 def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCatalog) -> None:
+    if check_dialect(root, rep):
+        return
     drop_nulls(root)
     check_workflow(root, rep)
     norm = normalise_workflow(root, rep, linked=result.action is not None)
@@ -265,13 +269,13 @@ def _validate(root: YMap, result: ParsedWorkflow, rep: Reporter, catalog: HostCa
         source = _get(root, key)
         if source is not None:
             check_schema(key, source, schema, rep)
-    defined = {name for name, _, _ in norm.variables}
-    defined |= {t["name"] for t in _all_tasks(definition["tasks"])}
-    namespaces = {
-        "parameters": {name for name, _, kind in norm.variables if kind == "parameter"},
-        "vars": {name for name, _, kind in norm.variables if kind in ("var", "publish")},
-    }
-    check_templates(root, defined, namespaces, rep)
+    names = Names(
+        parameters={name for name, _, kind in norm.variables if kind == "parameter"},
+        has_parameters=definition.get("parameters") is not None,
+        variables={name for name, _, kind in norm.variables if kind in ("var", "publish")},
+        tasks={t["name"] for t in _all_tasks(definition["tasks"])},
+    )
+    check_templates(root, names, rep)
     enabled = _get(root, "enabled")
     result.enabled = not (isinstance(enabled, YScalar) and enabled.value is False)
     fill_columns(result, definition)

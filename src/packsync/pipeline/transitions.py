@@ -75,8 +75,7 @@ def _native(item: YMap, info: Any, rep: Reporter) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     when = keys.get("when")
     if isinstance(when, YScalar) and isinstance(when.value, str):
-        entry["when"] = when.value
-        outcome_only(when.value, when, rep)
+        entry["when"] = when.value  # a native condition: templates.py's condition-ignored
     return _finish(entry, keys, info, rep)
 
 
@@ -181,9 +180,11 @@ def _decisions(node: YNode | None, info: Any, rep: Reporter) -> list[dict[str, A
         named_default = isinstance(dflt, YScalar) and isinstance(dflt.value, str) and nxt is None
         is_default = named_default or (isinstance(dflt, YScalar) and dflt.value is True)
         target = dflt if named_default else nxt
-        if target is None or (when is None and not is_default):
+        missing_when = when is None and not is_default
+        if target is None or missing_when:
             rep.error("required", "a decision needs 'when' and 'next', or 'default'", item)
-            continue
+            if target is None:
+                continue  # (without `when` the stored branch is still Attune's: it always fires)
         entry: dict[str, Any] = {}
         if isinstance(when, YScalar) and isinstance(when.value, str):
             entry["when"] = when.value
@@ -193,7 +194,7 @@ def _decisions(node: YNode | None, info: Any, rep: Reporter) -> list[dict[str, A
                 conds.append(expr)
         elif named_default:
             elses.append(entry)
-        else:
+        elif not missing_when:
             rep.warning(
                 "decision-default",
                 "Attune runs a default decision branch on every outcome, beside the "

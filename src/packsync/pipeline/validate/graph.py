@@ -15,7 +15,7 @@ from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.validate.structure import RESERVED_TASK_NAMES
 from packsync.pipeline.yamlsafe import YScalar
 
-# Orquesta engine commands usable as transition targets.
+# Orquesta engine commands: Attune has none, a transition must name a task.
 ENGINE_COMMANDS = frozenset({"noop", "fail", "continue", "retry"})
 
 
@@ -45,17 +45,24 @@ def check_names(infos: list[TaskInfo], rep: Reporter, seen: dict[str, TaskInfo])
 def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) -> None:
     names = {i.name for i in infos if i.name}
     inbound: dict[str, set[str]] = {n: set() for n in names}
+    dangling = False
     for info in infos:
         for target, node in info.targets:
             if target in names:
                 inbound[target].add(info.name)
-            elif target not in ENGINE_COMMANDS:
-                hint = rep.suggest(target, names)
-                rep.error(
-                    "unknown-task",
-                    f"task {info.name!r} transitions to undefined task {target!r}{hint}",
-                    node,
+                continue
+            dangling = True
+            hint = rep.suggest(target, names)
+            if not hint and target in ENGINE_COMMANDS:
+                hint = (
+                    f" ({target!r} is an Orquesta engine command; Attune has none: "
+                    "transition to a task, or leave the transition out)"
                 )
+            rep.error(
+                "unknown-task",
+                f"task {info.name!r} transitions to undefined task {target!r}{hint}",
+                node,
+            )
     for info in infos:
         _check_join(info, len(inbound.get(info.name, ())), rep)
         _check_parallel(info, rep)
@@ -72,14 +79,21 @@ def check_graph(infos: list[TaskInfo], rep: Reporter, top_level: bool = True) ->
             infos[0].name_node,
         )
         return
+    if dangling:  # a mistyped target orphans its intended task: one cause, reported above
+        return
     reached = _reachable(entries, infos)
     for info in infos:
-        if info.name and info.name not in reached:
-            rep.warning(
-                "unreachable-task",
-                f"task {info.name!r} can never run: no path leads to it from a start task",
-                info.name_node,
-            )
+        if not info.name or info.name in reached:
+            continue
+        after = _reachable([info.name], infos) - reached - {info.name}
+        reached |= after | {info.name}
+        also = f" (nor can the {len(after)} task(s) it leads to)" if after else ""
+        rep.error(
+            "unreachable-task",
+            f"task {info.name!r} can never run: no path leads to it from a start task{also}; "
+            "Attune refuses the workflow: add a transition to it, or remove it",
+            info.name_node,
+        )
 
 
 def _reachable(entries: list[str], infos: list[TaskInfo]) -> set[str]:

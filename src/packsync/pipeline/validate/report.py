@@ -10,7 +10,8 @@ import difflib
 from collections.abc import Iterable, Sized
 
 from packsync.diagnostics import Diagnostic, Severity, sort_key
-from packsync.pipeline.yamlsafe import YNode
+from packsync.pipeline.validate.locate import locate
+from packsync.pipeline.yamlsafe import YNode, YScalar
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
@@ -37,6 +38,8 @@ class Reporter:
         self.dropped = 0
         self.dropped_errors = 0
         self.budget = SUGGESTION_BUDGET
+        self.lines: list[str] = []  # the file's text, to locate tokens inside strings
+        self._seen: set[tuple[int, int, str, str, str]] = set()
 
     def suggest(self, name: str, candidates: Iterable[str]) -> str:
         """`did_you_mean` within a per-file budget (huge workflows with many typos)."""
@@ -89,7 +92,7 @@ class Reporter:
         line, column, json_path = (node.line, node.column, node.path) if node else (1, 1, "$")
         if self.api:
             line = column = 0
-        self.items.append(
+        self._append_once(
             Diagnostic(
                 self.file,
                 line,
@@ -103,13 +106,33 @@ class Reporter:
             )
         )
 
+    def _append_once(self, diag: Diagnostic) -> None:
+        """One cause, one line: the same code and message at the same place is kept once."""
+        key = (diag.line, diag.column, diag.code, diag.message, diag.json_path if self.api else "")
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(diag)
+
     def error_at(self, code: str, message: str, line: int, column: int) -> None:
         """An error at a raw position (YAML-level problems have no node)."""
         if self.full:
             self.dropped += 1
             self.dropped_errors += 1
             return
-        self.items.append(Diagnostic(self.file, line, column, code, Severity.ERROR, message))
+        self._append_once(Diagnostic(self.file, line, column, code, Severity.ERROR, message))
+
+    def add_at_offset(
+        self, code: str, message: str, scalar: YScalar, offset: int, *, warning: bool = False
+    ) -> None:
+        """A problem at character `offset` of a string scalar's value (a template token)."""
+        severity = Severity.WARNING if warning else Severity.ERROR
+        if self.full or self.api:
+            self.add(severity, code, message, scalar)
+            return
+        line, column = locate(self.lines, scalar, offset)
+        self._append_once(
+            Diagnostic(self.file, line, column, code, severity, message, json_path=scalar.path)
+        )
 
     def error(self, code: str, message: str, node: YNode | None, path: str | None = None) -> None:
         self.add(Severity.ERROR, code, message, node, path)

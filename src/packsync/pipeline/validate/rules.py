@@ -12,7 +12,17 @@ from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.yamlsafe import YNode, YScalar, YSeq
 
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def attune_action_ref(ref: str) -> bool:
+    """validator.rs is_valid_action_ref: two or more non-empty '.'-separated parts."""
+    parts = ref.split(".")
+    return len(parts) >= 2 and all(parts)
+
+
+def attune_variable_name(name: str) -> bool:
+    """validator.rs is_valid_variable_name: Unicode letters/digits, '_' and '-'."""
+    return bool(name) and all(c.isalnum() or c in "_-" for c in name)
 
 
 def _is_template(value: object) -> bool:
@@ -40,6 +50,13 @@ def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
         return
     ref = action.value.strip()
     if _is_template(ref):
+        if not attune_action_ref(ref):
+            rep.error(
+                "action-format",
+                f"action {ref!r}: Attune needs '<pack>.<action>' even in a template "
+                "(e.g. '{{ parameters.pack }}.deploy')",
+                action,
+            )
         return
     if not ACTION_REF.match(ref):
         rep.error(
@@ -68,6 +85,14 @@ def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
 
 def _check_items(info: TaskInfo, rep: Reporter) -> None:
     items = info.keys.get("with_items")
+    for key in ("batch_size", "concurrency") if items is not None else ():
+        value = info.keys.get(key)
+        if isinstance(value, YScalar) and value.value == 0:
+            rep.error(
+                key.replace("_", "-"),
+                f"{key} must be at least 1 with 'with_items' (Attune refuses 0)",
+                value,
+            )
     if items is None:
         for key in ("batch_size", "concurrency"):
             if key in info.keys:
@@ -89,14 +114,16 @@ def _check_items(info: TaskInfo, rep: Reporter) -> None:
 
 
 def check_variable_names(variables: list[tuple[str, YNode, str]], rep: Reporter) -> None:
-    """Vars and published names become template variables: they must be identifiers.
-    A parameter is still reachable as `parameters['odd-name']`, so it only warns."""
+    """Attune's rule for `vars` names (letters, digits, '_', '-'): an error there, a
+    warning for published names (Attune does not check those; `workflow['a b']`
+    still reads them). Parameters are free: `parameters['odd name']` works."""
     for name, node, kind in variables:
-        if not VARIABLE_NAME.match(name):
-            report = rep.warning if kind == "parameter" else rep.error
-            report(
-                "variable-name",
-                f"{kind} name {name!r} is not a valid identifier: use letters, digits and "
-                "'_' (not starting with a digit) so templates can use it",
-                node,
-            )
+        if kind == "parameter" or attune_variable_name(name):
+            continue
+        report = rep.error if kind == "var" else rep.warning
+        report(
+            "variable-name",
+            f"{kind} name {name!r} is not valid: use letters, digits, '_' and '-' "
+            "(and '_' rather than '-' so templates can name it bare)",
+            node,
+        )

@@ -101,17 +101,39 @@ def _plainly_valid(schema: Any, depth: int = 0) -> bool:
 
 
 def check_schema(key: str, source: YNode, schema: dict[str, Any], rep: Reporter) -> None:
+    if "type" not in schema:
+        rep.error(
+            "schema-type",
+            f"'{key}' has no 'type' (Attune refuses the workflow): add 'type: object'",
+            source,
+        )
     if _plainly_valid(schema):
         return
     flat = isinstance(source, YMap) and not is_json_schema(to_plain(source))
+    values = [n for _, n in source.items.values()] if flat and isinstance(source, YMap) else []
+    if any(not isinstance(n, YMap) for n in values):
+        rep.error(
+            "invalid-json-schema",
+            f"'{key}' holds values, not a JSON Schema"
+            + (": the workflow's result goes under 'output_map'" if key == "output" else ""),
+            source,
+        )
+        return
     errors = sorted(_META.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))
-    for err in errors[:MAX_ERRORS]:
+    places: set[int] = set()
+    for err in errors:
         path = list(err.absolute_path)
         if flat and path[:1] == ["properties"]:
             path = path[1:]
+        node = locate(source, path)
+        if id(node) in places:  # one schema mistake often fails several meta-schema rules
+            continue
+        places.add(id(node))
+        if len(places) > MAX_ERRORS:
+            break
         rep.error(
             "invalid-json-schema",
             f"'{key}' is not a valid JSON Schema: {err.message} "
             f"(at {'/'.join(map(str, err.absolute_path)) or 'the top'})",
-            locate(source, path),
+            node,
         )

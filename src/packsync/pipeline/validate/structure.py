@@ -19,6 +19,8 @@ RESERVED_TASK_NAMES = frozenset(
     {"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"}
 )
 CHART_META = "__chart_meta__"
+MAX_VERSION = 50  # parser.rs: #[validate(length(min = 1, max = 50))]
+MAX_REF = 255  # ref and label
 
 
 def _v(n: YNode) -> Any:
@@ -31,11 +33,6 @@ _COLLECTION = object()
 
 def _is_str(n: YNode) -> bool:
     return isinstance(_v(n), str)
-
-
-def _is_template(n: YNode) -> bool:
-    v = _v(n)
-    return isinstance(v, str) and ("{{" in v or "{%" in v)
 
 
 def _is_int(n: YNode) -> bool:
@@ -62,6 +59,13 @@ def boolean(n: YNode) -> str | None:
 
 def mapping(n: YNode) -> str | None:
     return None if isinstance(n, YMap) else "a mapping"
+
+
+def mapping_or_template(n: YNode) -> str | None:
+    v = _v(n)
+    if isinstance(n, YMap) or (isinstance(v, str) and "{{" in v):
+        return None
+    return "a mapping or a '{{ }}' template that yields one"
 
 
 def anything(n: YNode) -> str | None:
@@ -109,21 +113,15 @@ def enum(*values: str) -> Check:
 
 
 def int_range(lo: int, hi: int | None) -> Check:
+    """An integer literal: Attune reads these as u32/usize, so no '{{ }}' template."""
+
     def check(n: YNode) -> str | None:
-        if _is_template(n):
-            return None
         v = _v(n)
         if _is_int(n) and v >= lo and (hi is None or v <= hi):
             return None
         return f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
 
     return check
-
-
-def non_negative(n: YNode) -> str | None:
-    if _is_template(n) or (_is_num(n) and _v(n) >= 0):
-        return None
-    return "a number >= 0"
 
 
 def join_value(n: YNode) -> str | None:
@@ -134,9 +132,9 @@ def join_value(n: YNode) -> str | None:
 
 RETRY_KEYS: Mapping[str, Check] = {
     "count": int_range(1, 100),
-    "delay": non_negative,
+    "delay": int_range(0, None),
     "backoff": enum("constant", "linear", "exponential"),
-    "max_delay": non_negative,
+    "max_delay": int_range(0, None),
     "on_error": string,
 }
 TRANSITION_KEYS: Mapping[str, Check] = {
@@ -154,15 +152,15 @@ TASK_KEYS: Mapping[str, Check] = {
     "input": mapping,
     "when": string,
     "with_items": anything,
-    "batch_size": int_range(1, 1000),
-    "concurrency": int_range(1, 100),
+    "batch_size": int_range(0, 1000),  # 0 is refused with with_items only (rules.py)
+    "concurrency": int_range(0, 100),
     "retry": mapping,
     "timeout": int_range(1, None),
     "join": join_value,
     "tasks": map_or_list,
     "permission_set_refs": str_or_list,
     "permission_set_ref": str_or_list,
-    "worker_selector": mapping,
+    "worker_selector": mapping_or_template,
     "worker_tolerations": anything,
     "worker_affinity": anything,
     "next": list_of_maps,
@@ -206,6 +204,18 @@ HINTS = {
     ("a task", "params"): " (action parameters go under 'input')",
     ("a task", "delay"): " (use 'retry: {delay: ...}')",
 }
+# Names from neighbouring formats that difflib would match to the wrong key.
+ALIASES = {
+    "output_schema": "output",
+    "out_schema": "output",
+    "outputs": "output",
+    "input_schema": "parameters",
+    "param_schema": "parameters",
+    "parameters_schema": "parameters",
+    "inputs": "parameters",
+    "variables": "vars",
+    "steps": "tasks",
+}
 SPECIAL_CODES = {"batch_size": "batch-size", "concurrency": "concurrency", "join": "join-invalid"}
 
 
@@ -222,7 +232,12 @@ def check_keys(
             if rep.full:
                 rep.error("unknown-key", "", key_node)
                 continue
-            hint = did_you_mean(key, allowed) or HINTS.get((where, canon), "")
+            alias = ALIASES.get(canon)
+            hint = (
+                f" (did you mean {alias!r}?)"
+                if alias in allowed
+                else HINTS.get((where, canon)) or did_you_mean(key, allowed)
+            )
             rep.error("unknown-key", f"unknown key {key!r} in {where}{hint}", key_node, path)
             continue
         if canon in seen:
@@ -268,11 +283,39 @@ def check_workflow(root: YMap, rep: Reporter) -> None:
         )
     elif not _is_str(version[1]):
         rep.error("wrong-type", "'version' must be a string such as '1.0'", version[1])
+    elif not 1 <= len(_v(version[1])) <= MAX_VERSION:
+        rep.error(
+            "field-length",
+            f"version must be 1 to {MAX_VERSION} characters (Attune refuses it): use e.g. '1.0.0'",
+            version[1],
+        )
+    for key in ("ref", "label"):
+        node = top.get(key)
+        if node is not None and len(_v(node)) > MAX_REF:
+            rep.error(
+                "field-length",
+                f"{key} is {len(_v(node))} characters; Attune allows at most {MAX_REF}",
+                node,
+            )
+    _check_output_map(top.get("output_map"), rep)
     tasks = top.get("tasks")
     if "tasks" not in {canonical(k) for k in root.items}:
         rep.error("required", "the workflow needs 'tasks' (a list or a map of tasks)", root)
     elif tasks is not None:
         check_task_collection(tasks, rep, "the workflow")
+
+
+def _check_output_map(node: YNode | None, rep: Reporter) -> None:
+    """Attune reads output_map as name → string (an expression)."""
+    items = node.items if isinstance(node, YSeq) else [node] if node is not None else []
+    for item in items:
+        for _, value in item.items.values() if isinstance(item, YMap) else ():
+            if not isinstance(value, YScalar):
+                rep.error(
+                    "wrong-type",
+                    "an output_map value must be a string such as '{{ task.x.result }}'",
+                    value,
+                )
 
 
 def check_task_collection(tasks: YNode, rep: Reporter, owner: str) -> None:
@@ -320,6 +363,15 @@ def check_task(task: YMap, map_key: YScalar | None, rep: Reporter) -> None:
 
 def _check_retry(retry: YMap, rep: Reporter) -> None:
     good = check_keys(retry, RETRY_KEYS, "retry", rep, code_prefix="retry-")
+    present = {canonical(k) for k in retry.items}
+    for key in ("count", "delay"):
+        if key not in present:
+            rep.error(
+                "required",
+                f"retry needs '{key}' (Attune refuses a retry without it), "
+                "e.g. retry: {count: 3, delay: 10}",
+                retry,
+            )
     delay, max_delay = good.get("delay"), good.get("max_delay")
     if isinstance(delay, YScalar) and isinstance(max_delay, YScalar):
         d, m = delay.value, max_delay.value
