@@ -23,6 +23,8 @@ class PackStatus:
     syncs: int = 0
     errors: int = 0  # syncs that raised (database, bug)
     invalid_files: int = 0  # files failing in the last sync
+    last_error: str | None = None  # why the latest attempt raised; None once one succeeds
+    last_error_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +35,8 @@ class PackStatus:
             "syncs": self.syncs,
             "errors": self.errors,
             "invalid_files": self.invalid_files,
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
         }
 
 
@@ -60,6 +64,12 @@ class DaemonState:
     tasks_alive: Callable[[], bool] = lambda: True
     pending: Callable[[], list[str]] = _never
     running: Callable[[], list[str]] = _never
+    # seconds the longest-running current pack sync has run, and its bounds:
+    # past `sync_timeout` it is being abandoned (not ready); past
+    # `sync_stuck_after` even that failed (not live: restart the daemon)
+    in_flight_for: Callable[[], float] = lambda: 0.0
+    sync_timeout: float = float("inf")
+    sync_stuck_after: float = float("inf")
 
     def set_role(self, leader: bool) -> None:
         self.role = "leader" if leader else "standby"
@@ -75,12 +85,21 @@ class DaemonState:
         self.metrics.watcher_polling.set(1 if mode == "polling" else 0)
 
     def live(self) -> tuple[bool, dict[str, bool]]:
-        checks = {"watcher": self.watcher_alive(), "tasks": self.tasks_alive()}
+        checks = {
+            "watcher": self.watcher_alive(),
+            "tasks": self.tasks_alive(),
+            "sync_not_stuck": self.in_flight_for() <= self.sync_stuck_after,
+        }
         return all(checks.values()), checks
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
         initialised = self.first_sync_done if self.role == "leader" else self.standby_ready
-        checks = {"initial_sync": initialised, "database": self.db_up, "running": not self.stopping}
+        checks = {
+            "initial_sync": initialised,
+            "database": self.db_up,
+            "running": not self.stopping,
+            "sync_progress": self.in_flight_for() <= self.sync_timeout,
+        }
         return all(checks.values()), checks
 
     def status(self) -> dict[str, Any]:
@@ -100,6 +119,7 @@ class DaemonState:
             },
             "pending_packs": self.pending(),
             "running": self.running(),
+            "running_for_seconds": round(self.in_flight_for(), 1),
             "packs": {ref: st.as_dict() for ref, st in sorted(self.packs.items())},
         }
 
