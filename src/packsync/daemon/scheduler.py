@@ -186,7 +186,7 @@ class SyncScheduler:
             if key == FULL:
                 # What is marked now is synced again by the sweep anyway: a
                 # change the sweep then finds is explained, not drift.
-                self._full_marks = set(self._debouncer.keys())
+                self._full_marks = set(self._debouncer.keys()) | set(self._running)
             self._start(key, self._triggers.pop(key, "watch" if key != FULL else "reconcile"))
         self._on_pending(len(self._debouncer))
 

@@ -68,6 +68,7 @@ class PackSyncer:
         # task → monotonic start of the pack it is working on now
         self._in_flight: dict[asyncio.Task[object], float] = {}
         self._reaping = False
+        self._expiring: asyncio.Future[None] | None = None
 
     async def service(self) -> SyncService:
         """The service on a live pool; creates both (and migrates) on first use."""
@@ -285,7 +286,7 @@ class PackSyncer:
         suspect too. They are replaced on their next use (closed in the
         background), instead of each costing a statement timeout."""
         if self._pool is not None:
-            self._pool.expire_connections()
+            self._expiring = asyncio.ensure_future(self._pool.expire_connections())
 
     async def refresh_gauges(self) -> None:
         """packs/workflows/invalid_files gauges from the database (best effort).
