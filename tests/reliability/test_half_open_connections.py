@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import httpx
 from pydantic import SecretStr
 
@@ -18,26 +17,16 @@ from packsync.config import Settings
 from packsync.daemon.runner import Daemon
 from tests.daemon_support import InProcess, fast_settings, until, until_label
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from tests.reliability.faults_support import PackLockHolder, packsync_backends
 from tests.reliability.silent_proxy import SilentProxy
 
 CONVERGE_WITHIN = 30.0  # the goal with default timeouts (issue 17)
 
 
-async def _backends(url: str) -> set[int]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'packsync'"
-        )
-    finally:
-        await conn.close()
-    return {r["pid"] for r in rows}
-
-
 @asynccontextmanager
-async def _daemon_behind_proxy(settings: Settings, pg_url: str) -> AsyncIterator[
-    tuple[Daemon, SilentProxy]
-]:
+async def _daemon_behind_proxy(
+    settings: Settings, pg_url: str
+) -> AsyncIterator[tuple[Daemon, SilentProxy]]:
     base = settings.packs_base_dir
     make_core_pack(base)
     make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
@@ -59,7 +48,7 @@ async def test_idle_connections_go_silent_daemon_reconnects_and_converges(
     settings: Settings, pg_url: str
 ) -> None:
     async with _daemon_behind_proxy(settings, pg_url) as (daemon, proxy):
-        old = await _backends(pg_url)
+        old = await packsync_backends(pg_url)
         assert proxy.silence() >= 2  # the leader's connection and the pool's
         silenced = time.monotonic()
         path = settings.packs_base_dir / "alpha" / "workflows" / "one.yaml"
@@ -81,7 +70,7 @@ async def test_idle_connections_go_silent_daemon_reconnects_and_converges(
 
 
 async def _gone(url: str, old: set[int]) -> bool:
-    return not (old & await _backends(url))
+    return not (old & await packsync_backends(url))
 
 
 async def test_connection_goes_silent_inside_a_pack_transaction(
@@ -91,34 +80,13 @@ async def test_connection_goes_silent_inside_a_pack_transaction(
     holding the pack's lock, when its connection goes silent. The retry on a
     fresh connection needs that lock: the abandoned session must be ended."""
     async with _daemon_behind_proxy(settings, pg_url) as (daemon, proxy):
-        admin = await asyncpg.connect(pg_url)
-        try:
-            # Hold the pack's lock so the daemon's sync waits inside its transaction.
-            tx = admin.transaction()
-            await tx.start()
-            await admin.execute(
-                "SELECT pg_advisory_xact_lock("
-                "hashtextextended('packsync:pack:' || $1::text || ':' || $2::text, 0))",
-                settings.db_schema,
-                "alpha",
-            )
+        async with PackLockHolder(pg_url, settings.db_schema, "alpha") as lock:
             path = settings.packs_base_dir / "alpha" / "workflows" / "one.yaml"
             path.write_text(workflow_yaml("Mid transaction"))
-
-            async def waiting() -> bool:
-                return bool(
-                    await admin.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                        "'packsync' AND wait_event_type = 'Lock'"
-                    )
-                )
-
-            await until(waiting, 20, what="the daemon's sync waits for the pack lock")
+            await lock.until_daemon_waits()
             proxy.silence()
             silenced = time.monotonic()
-            await tx.rollback()  # the silent session now holds the lock, idle in transaction
-        finally:
-            await admin.close()
+        # released: the silent session now holds the lock, idle in its transaction
 
         await until_label(pg_url, settings.db_schema, "alpha.one", "Mid transaction", 60)
         converged = time.monotonic() - silenced
