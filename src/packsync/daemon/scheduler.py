@@ -241,7 +241,7 @@ class SyncScheduler:
             self._probing = True
             self._on_db_state(False)
             log.warning(
-                "sync failed, database unreachable; will retry",
+                "sync failed, database unavailable or refusing writes; will retry",
                 key=key,
                 retry_in=round(delay, 2),
                 error=_describe(exc),
