@@ -81,6 +81,8 @@ class SyncScheduler:
         on_pending: Callable[[int], None] = lambda n: None,
         max_concurrent: int = 4,
         backoff: Backoff | None = None,
+        failed_retry_cap: float = FAILED_RETRY_CAP_SECONDS,
+        busy_retry: float = BUSY_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._debouncer = Debouncer(quiet, max_wait)
@@ -93,6 +95,8 @@ class SyncScheduler:
         self._on_pending = on_pending
         self._max_concurrent = max(1, max_concurrent)
         self._backoff = backoff or Backoff()
+        self._failed_retry_cap = failed_retry_cap
+        self._busy_retry = busy_retry
         self._clock = clock
         self._triggers: dict[str, str] = {}
         self._running: dict[str, _Running] = {}
@@ -231,8 +235,8 @@ class SyncScheduler:
         now = self._clock()
         if self._is_busy(exc):
             # Another process holds the pack: not a failure, never given up on.
-            log.warning("pack busy; will retry", key=key, retry_in=BUSY_RETRY_SECONDS)
-            self._debouncer.mark(key, now, not_before=now + BUSY_RETRY_SECONDS)
+            log.warning("pack busy; will retry", key=key, retry_in=self._busy_retry)
+            self._debouncer.mark(key, now, not_before=now + self._busy_retry)
             self._note(key, trigger)
             return
         if self._is_transient(exc):
@@ -251,7 +255,7 @@ class SyncScheduler:
             return
         attempts = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempts
-        delay = min(FAILED_RETRY_CAP_SECONDS, 2.0 ** min(attempts, 10))
+        delay = min(self._failed_retry_cap, 2.0 ** min(attempts, 10))
         log.error(
             "sync failed; will retry",
             key=key,

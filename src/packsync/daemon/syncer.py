@@ -21,7 +21,8 @@ import structlog
 
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState, PackStatus
-from packsync.db.errors import is_busy, is_transient
+from packsync.db import errors
+from packsync.db.errors import is_busy
 
 if TYPE_CHECKING:
     from packsync.results import PackResult
@@ -39,6 +40,13 @@ class SweepInterrupted(Exception):
 
 class PackSyncTimeout(TimeoutError):
     """A pack ran past pack_sync_timeout_seconds; its transaction rolled back."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """db.errors.is_transient, except a pack past its own timeout: retried on
+    its own (it may just be too big for the bound), not as a database outage
+    that would hold every other pack behind a global backoff."""
+    return not isinstance(exc, PackSyncTimeout) and errors.is_transient(exc)
 
 
 class PackSyncer:
