@@ -4,6 +4,7 @@ retries with backoff and converges when the database returns."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from packsync.config import Settings
+from tests.conftest import server_tmpdir
 from tests.daemon_support import InProcess, fast_settings, safe_workflows, until
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
@@ -35,11 +37,14 @@ class OwnServer:
 
 
 @pytest.fixture
-def own_pg(tmp_path: Path) -> Iterator[OwnServer]:
-    server = OwnServer(tmp_path / "own-pg")
+def own_pg() -> Iterator[OwnServer]:
+    # outside /tmp/pytest-of-<user>, which another pytest session may lock to 0700
+    root = server_tmpdir("packsync-outage-")
+    server = OwnServer(root / "own-pg")
     yield server
     server.start()  # cleanup expects a running server
     server.server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_database_outage_is_survived_and_caught_up(
