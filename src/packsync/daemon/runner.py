@@ -360,7 +360,7 @@ class Daemon:
         self._refresh_db_state()
         self._maybe_ready()
         reap = self._tasks.get("reap")
-        if reap is None or reap.done():
+        if self.syncer.has_abandoned() and (reap is None or reap.done()):
             self._spawn("reap", self.syncer.reap_abandoned())
         now = time.monotonic()
         # an unhealthy daemon stops pinging, so systemd restarts it

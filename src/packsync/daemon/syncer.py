@@ -21,7 +21,7 @@ import structlog
 
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState, PackStatus
-from packsync.db import errors
+from packsync.db import backends, errors
 from packsync.db.errors import is_busy
 
 if TYPE_CHECKING:
@@ -264,14 +264,16 @@ class PackSyncer:
         status.last_error_at = time.time()
 
     # -- abandoned sessions --------------------------------------------------
+    def has_abandoned(self) -> bool:
+        return backends.abandoned_count() > 0
+
     async def reap_abandoned(self) -> None:
         """End the server sessions this process gave up on (a silent
         connection's session keeps its locks until the server notices).
         Uses a fresh, untracked connection: the pool's may be silent too."""
-        from packsync.db import backends
         from packsync.db.connection import connect
 
-        if self._reaping or not backends.abandoned_count():
+        if self._reaping or not self.has_abandoned():
             return
         self._reaping = True
         try:
