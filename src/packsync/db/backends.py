@@ -8,7 +8,10 @@ hours, or never while something in between keeps the socket open. Each session
 is noted as (pid, backend_start) when it opens; one this process aborted is
 ended with `pg_terminate_backend` from a fresh connection (a role may end its
 own sessions). (pid, backend_start) names one session: a reused pid has a
-later start, so no other session is ever ended.
+later start, so no other session is ever ended. Only direct sessions are
+noted: behind a pooler such as PgBouncer the server session outlives our
+connection and serves other clients (the pid the pooler hands us is not the
+server's), so nothing is ended there.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ async def track(conn: asyncpg.Connection) -> None:
     """Note the session; if this process later aborts the connection, the
     session is queued for `reap_abandoned`."""
     row = await conn.fetchrow(queries.OWN_SESSION)
-    if row is None:
+    if row is None or int(row[0]) != conn.get_server_pid():
+        # Behind a pooler (PgBouncer sends its own backend key): the server
+        # session is not ours alone and may serve another client later.
         return
     session = (int(row[0]), row[1])
     server = _server(conn)
