@@ -73,9 +73,11 @@ async def test_read_only_database_keeps_the_pack_pending_until_writes_return(
             status = (await http.get("/status")).json()
             assert "alpha" in status["pending_packs"] or "alpha" in status["running"]
             assert "ReadOnlySQLTransactionError" in status["packs"]["alpha"]["last_error"]
-            await until(lambda: "alpha" in daemon.scheduler.pending(), 10, what="pending")
-            metrics = (await http.get("/metrics")).text
-            assert "packsync_pending_packs 1.0" in metrics
+
+            async def metric_pending() -> bool:  # between two attempts it waits, pending
+                return "packsync_pending_packs 1.0" in (await http.get("/metrics")).text
+
+            await until(metric_pending, 10, what="packsync_pending_packs 1")
             assert (await http.get("/readyz")).status_code == 503  # degraded, and says so
 
             # the outage lasts READ_ONLY_SECONDS whatever the attempts cost
