@@ -38,8 +38,9 @@ class OwnServer:
 
 @pytest.fixture
 def own_pg() -> Iterator[OwnServer]:
-    root = server_tmpdir("packsync-own-pg-")
-    server = OwnServer(root / "data")
+    # outside /tmp/pytest-of-<user>, which another pytest session may lock to 0700
+    root = server_tmpdir("packsync-outage-")
+    server = OwnServer(root / "own-pg")
     yield server
     server.start()  # cleanup expects a running server
     server.server.cleanup()

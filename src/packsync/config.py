@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     # How long a pack sync waits for the pack's lock held by another process
     # before that pack is reported busy (a sweep then moves on to the next pack).
     pack_lock_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A silent connection: each statement waits at most this long; an
+    # unanswered statement's connection is abandoned within about twice this.
+    db_command_timeout_seconds: float = Field(default=10.0, gt=0)
+    # TCP keepalive idle time on both ends of every connection (0: off).
+    db_keepalive_seconds: float = Field(default=10.0, ge=0)
+    # One pack's whole transaction (lock, read, parse, write); must exceed the
+    # sync time of the largest pack.
+    pack_sync_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Longest pause between retries of a sync that failed transiently.
+    retry_backoff_max_seconds: float = Field(default=5.0, gt=0)
     http: HttpSettings = Field(default_factory=HttpSettings)
     api_token: SecretStr | None = None
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -4,8 +4,10 @@ systemd notification and signals, and owns the lifecycle.
 Start-up order matters: HTTP first (probes answer while the first sync runs),
 then the watcher (so nothing written during the first sync is missed), then
 leader election; the first full sync runs once this daemon leads its group.
-Shutdown is the reverse, bounded: stop watching, let the in-flight pack
-transaction finish (or roll it back), release the leader lock, close pools.
+Shutdown is the reverse, bounded well below Kubernetes' 30 s grace period
+even when every connection has gone silent: stop watching, let the in-flight
+pack transaction finish (or roll it back, or abort its connection), release
+the leader lock, close pools.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from packsync import __version__
 from packsync.config import Settings
 from packsync.daemon.leader import LeaderElector, leader_lock_key
 from packsync.daemon.notify import SystemdNotifier
-from packsync.daemon.scheduler import FULL, SyncScheduler
+from packsync.daemon.scheduler import FULL, Backoff, SyncScheduler
 from packsync.daemon.state import DaemonState
 from packsync.daemon.syncer import PackSyncer, is_busy, is_transient
 from packsync.daemon.watch import OVERFLOW, Batch, FsWatcher, RootTracker, WatcherUnavailable
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight pack transaction may finish within this
+SHUTDOWN_GRACE_SECONDS = 4.0  # in-flight pack transaction may finish within this
+SHUTDOWN_STEP_SECONDS = 1.5  # each later shutdown step (rollback, unlock, close) at most
 TICK_SECONDS = 0.25  # base-dir flip check, watchdog pings, readiness bookkeeping
 
 
@@ -77,6 +80,7 @@ class Daemon:
             can_run=lambda: self.elector.is_leader and not self._stop.is_set(),
             on_db_state=self._on_db_state,
             on_pending=self.metrics.pending_packs.set,
+            backoff=Backoff(cap=settings.retry_backoff_max_seconds),
         )
         self.elector = LeaderElector(
             self._connect,
@@ -91,6 +95,13 @@ class Daemon:
         self.state.pending = self.scheduler.pending
         self.state.running = self.scheduler.running
         self.state.tasks_alive = self._tasks_alive
+        self.state.in_flight_for = self.syncer.in_flight_for
+        self.state.sync_timeout = settings.pack_sync_timeout_seconds
+        # the timeout, then a rollback and a cancel each bounded by the
+        # statement timeout: past that the bounding itself failed
+        self.state.sync_stuck_after = (
+            settings.pack_sync_timeout_seconds + 2 * settings.db_command_timeout_seconds + 10.0
+        )
 
     # -- lifecycle -------------------------------------------------------------
     async def run(self) -> int:
@@ -160,17 +171,24 @@ class Daemon:
         self.notifier.stopping("stopping: finishing the in-flight sync")
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
-        await self.scheduler.stop(SHUTDOWN_GRACE_SECONDS)
-        for name in ("api", "rewatch", "reconcile", "tick", "scheduler", "leader"):
+        if not await self.scheduler.stop(SHUTDOWN_GRACE_SECONDS, SHUTDOWN_STEP_SECONDS):
+            # A rollback is waiting on a silent connection: abort them all.
+            log.warning("in-flight sync did not unwind; aborting database connections")
+            self.syncer.terminate()
+            await self.scheduler.wait_stopped(SHUTDOWN_STEP_SECONDS)
+        for name in ("api", "rewatch", "reconcile", "tick", "scheduler", "leader", "reap"):
             task = self._tasks.pop(name, None)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        await self.elector.release()
+                    await asyncio.wait_for(task, SHUTDOWN_STEP_SECONDS)
+        try:
+            await asyncio.wait_for(self.elector.release(), SHUTDOWN_STEP_SECONDS)
+        except TimeoutError:
+            log.warning("could not release the leader lock in time; the server drops it")
         await self.syncer.close()
         if self.http is not None:
-            await self.http.stop()
+            await self.http.stop(grace=SHUTDOWN_STEP_SECONDS)
         self._remove_signals()
         log.info("packsync daemon stopped")
 
@@ -285,7 +303,9 @@ class Daemon:
             self.notifier.status("standby: another daemon of this sync group leads")
         self.scheduler.wake()
 
-    def _on_connection(self, _up: bool) -> None:
+    def _on_connection(self, up: bool) -> None:
+        if not up:  # the leader's connection failed: the pool's may be silent too
+            self.syncer.expire_connections()
         self._refresh_db_state()
 
     def _refresh_db_state(self) -> None:
@@ -343,6 +363,9 @@ class Daemon:
             await self._rewatch()
         self._refresh_db_state()
         self._maybe_ready()
+        reap = self._tasks.get("reap")
+        if self.syncer.has_abandoned() and (reap is None or reap.done()):
+            self._spawn("reap", self.syncer.reap_abandoned())
         now = time.monotonic()
         # an unhealthy daemon stops pinging, so systemd restarts it
         due = interval is not None and now - self._last_ping >= interval

@@ -1,14 +1,20 @@
 """Runs syncs: debounced per pack, single-flight per pack, retried with backoff.
 
 Keys are pack refs, or FULL for a full rescan (reconcile, SIGHUP, `..data`,
-base-dir flip). A full rescan is exclusive: pack syncs drain first, and the
-marks pending when it starts are covered by it (it reads the disk after them).
-A pack that gets events while it syncs stays marked and is synced again right
-after. A failed sync keeps its mark; a pack locked by another process ("busy") is
-retried every few seconds without giving up; transient (database) failures close a
-global gate for a capped exponential backoff with jitter, then one probe runs
-before the rest: a database outage costs one failed attempt per backoff step,
-not one per dirty pack.
+base-dir flip). A full rescan runs beside pack syncs, never instead of them:
+a pack marked before or during a sweep is still synced on its own debounce
+clock, so one huge pack early in the sweep cannot hold an edit of another pack
+past `debounce_max_wait_seconds` (the per-pack transaction lock serialises a
+pack synced by both; the second finds it unchanged). A pack that gets events
+while it syncs stays marked and is synced again right after.
+
+A failed sync is never forgotten: its key stays pending (visible in /status
+and `packsync_pending_packs`) until a sync of it succeeds. A pack locked by
+another process ("busy") is retried every few seconds; transient (database)
+failures close a global gate for a capped exponential backoff with jitter,
+then one probe runs before the rest: a database outage costs one failed
+attempt per backoff step, not one per dirty pack. Other failures (a bug) are
+retried per key with their own capped backoff.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 FULL = "*"  # never a pack ref (refs match ^[a-z][a-z0-9_-]*$)
 BUSY_RETRY_SECONDS = 2.0  # a pack locked by another process: retried this often
-MAX_PACK_ATTEMPTS = 3  # non-transient failures: retried this often, then wait for the next event
+FAILED_RETRY_CAP_SECONDS = 60.0  # non-transient failures: retried at least this often
 
 RunPack = Callable[[str, str], Coroutine[Any, Any, None]]
 ExplainedFn = Callable[[], set[str]]
@@ -75,6 +81,8 @@ class SyncScheduler:
         on_pending: Callable[[int], None] = lambda n: None,
         max_concurrent: int = 4,
         backoff: Backoff | None = None,
+        failed_retry_cap: float = FAILED_RETRY_CAP_SECONDS,
+        busy_retry: float = BUSY_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._debouncer = Debouncer(quiet, max_wait)
@@ -87,6 +95,8 @@ class SyncScheduler:
         self._on_pending = on_pending
         self._max_concurrent = max(1, max_concurrent)
         self._backoff = backoff or Backoff()
+        self._failed_retry_cap = failed_retry_cap
+        self._busy_retry = busy_retry
         self._clock = clock
         self._triggers: dict[str, str] = {}
         self._running: dict[str, _Running] = {}
@@ -147,12 +157,10 @@ class SyncScheduler:
         a finished job, a leadership change). Never 0 when nothing can start,
         so the loop cannot spin."""
         now = self._clock()
-        if not self._can_run() or self._full_running() or self._at_capacity():
+        if not self._can_run() or self._at_capacity():
             return None
         if now < self._gate_until:
             return self._gate_until - now
-        if FULL in self._debouncer and self._debouncer.deadline(FULL) <= now:
-            return None if self._running else 0.0  # draining pack syncs first
         due_later = [
             d
             for key in self._debouncer.keys()  # noqa: SIM118 - not a dict
@@ -163,36 +171,27 @@ class SyncScheduler:
             return None  # only running keys are marked: their completion wakes us
         return max(min(due_later) - now, 0.0)
 
-    def _full_running(self) -> bool:
-        return FULL in self._running
-
     def _at_capacity(self) -> bool:
         limit = 1 if self._probing else self._max_concurrent
         return len(self._running) >= limit
 
     def _dispatch(self) -> None:
-        if self.stopping or not self._can_run() or self._full_running():
+        if self.stopping or not self._can_run():
             return
         now = self._clock()
         if now < self._gate_until:
             return
-        full_due = FULL in self._debouncer and self._debouncer.deadline(FULL) <= now
-        if full_due:
-            if self._running:
-                return  # drain pack syncs first; their completion wakes us
-            self._debouncer.discard(FULL)
-            covered = set(self._debouncer.take_all())
-            trigger = self._triggers.pop(FULL, "reconcile")
-            for key in covered:
-                self._triggers.pop(key, None)
-            self._full_marks = set(covered)
-            self._start(FULL, trigger)
-            return
-        for key in self._debouncer.pop_due(now, exclude=set(self._running) | {FULL}):
+        # Earliest deadline first, FULL included: a running sweep takes one
+        # slot, pack syncs keep the others.
+        for key in self._debouncer.pop_due(now, exclude=set(self._running)):
             if self._at_capacity():
                 self._debouncer.mark_due_now(key, now)  # keep it for the next round
                 continue
-            self._start(key, self._triggers.pop(key, "watch"))
+            if key == FULL:
+                # What is marked now is synced again by the sweep anyway: a
+                # change the sweep then finds is explained, not drift.
+                self._full_marks = set(self._debouncer.keys()) | set(self._running)
+            self._start(key, self._triggers.pop(key, "watch" if key != FULL else "reconcile"))
         self._on_pending(len(self._debouncer))
 
     def _start(self, key: str, trigger: str) -> None:
@@ -234,13 +233,19 @@ class SyncScheduler:
         if self.stopping:
             return
         now = self._clock()
+        if self._is_busy(exc):
+            # Another process holds the pack: not a failure, never given up on.
+            log.warning("pack busy; will retry", key=key, retry_in=self._busy_retry)
+            self._debouncer.mark(key, now, not_before=now + self._busy_retry)
+            self._note(key, trigger)
+            return
         if self._is_transient(exc):
             delay = self._backoff.next()
             self._gate_until = now + delay
             self._probing = True
             self._on_db_state(False)
             log.warning(
-                "sync failed, database unreachable; will retry",
+                "sync failed, database unavailable or refusing writes; will retry",
                 key=key,
                 retry_in=round(delay, 2),
                 error=_describe(exc),
@@ -248,36 +253,42 @@ class SyncScheduler:
             self._debouncer.mark_due_now(key, now)
             self._note(key, trigger)
             return
-        if self._is_busy(exc):
-            # Another process holds the pack: not a failure, never given up on.
-            log.warning("pack busy; will retry", key=key, retry_in=BUSY_RETRY_SECONDS)
-            self._debouncer.mark(key, now, not_before=now + BUSY_RETRY_SECONDS)
-            self._note(key, trigger)
-            return
         attempts = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempts
-        log.error("sync failed", key=key, attempt=attempts, error=_describe(exc), exc_info=exc)
-        if attempts < MAX_PACK_ATTEMPTS:
-            retry = now + min(30.0, 2.0**attempts)
-            self._debouncer.mark(key, now, not_before=retry)
-            self._note(key, trigger)
-        else:
-            self._attempts.pop(key, None)
+        delay = min(self._failed_retry_cap, 2.0 ** min(attempts, 10))
+        log.error(
+            "sync failed; will retry",
+            key=key,
+            attempt=attempts,
+            retry_in=delay,
+            error=_describe(exc),
+            exc_info=exc,
+        )
+        self._debouncer.mark(key, now, not_before=now + delay)
+        self._note(key, trigger)
 
     # -- shutdown ------------------------------------------------------------
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float, cancel_grace: float = 1.5) -> bool:
         """Stop dispatching; let in-flight syncs finish for `grace` seconds, then
-        cancel them (an interrupted pack transaction rolls back)."""
+        cancel them (an interrupted pack transaction rolls back) and wait
+        `cancel_grace` more. False: some are still unwinding (a rollback on a
+        silent connection); the caller aborts the connections."""
         self.stopping = True
         self._wake.set()
         tasks = [r.task for r in self._running.values()]
         if not tasks:
-            return
+            return True
         _done, still = await asyncio.wait(tasks, timeout=grace)
         for task in still:
             task.cancel()
         if still:
-            await asyncio.wait(still, timeout=max(grace, 5.0))
+            _done, still = await asyncio.wait(still, timeout=cancel_grace)
+        return not still
+
+    async def wait_stopped(self, within: float) -> None:
+        tasks = [r.task for r in self._running.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,6 +26,8 @@ class PackStatus:
     invalid_files: int = 0  # files failing in the last sync
     # file → its located diagnostics (bounded), from the last sync
     failing_files: dict[str, list[str]] = field(default_factory=dict)
+    last_error: str | None = None  # why the latest attempt raised; None once one succeeds
+    last_error_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,8 @@ class PackStatus:
             "errors": self.errors,
             "invalid_files": self.invalid_files,
             "failing_files": self.failing_files,
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
         }
 
 
@@ -66,6 +70,12 @@ class DaemonState:
     tasks_alive: Callable[[], bool] = lambda: True
     pending: Callable[[], list[str]] = _never
     running: Callable[[], list[str]] = _never
+    # seconds the longest-running current pack sync has run, and its bounds:
+    # past `sync_timeout` it is being abandoned (not ready); past
+    # `sync_stuck_after` even that failed (not live: restart the daemon)
+    in_flight_for: Callable[[], float] = lambda: 0.0
+    sync_timeout: float = float("inf")
+    sync_stuck_after: float = float("inf")
 
     def set_role(self, leader: bool) -> None:
         self.role = "leader" if leader else "standby"
@@ -98,7 +108,11 @@ class DaemonState:
         self.metrics.watcher_polling.set(1 if mode == "polling" else 0)
 
     def live(self) -> tuple[bool, dict[str, bool]]:
-        checks = {"watcher": self.watcher_alive(), "tasks": self.tasks_alive()}
+        checks = {
+            "watcher": self.watcher_alive(),
+            "tasks": self.tasks_alive(),
+            "sync_not_stuck": self.in_flight_for() <= self.sync_stuck_after,
+        }
         return all(checks.values()), checks
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
@@ -108,6 +122,7 @@ class DaemonState:
             "database": self.db_up,
             "packs_dir": bool(self.base_dir) and os.path.isdir(self.base_dir),
             "running": not self.stopping,
+            "sync_progress": self.in_flight_for() <= self.sync_timeout,
         }
         return all(checks.values()), checks
 
@@ -130,6 +145,7 @@ class DaemonState:
             "pending_packs": self.pending(),
             "refused_deletes": sorted(self.refused_deletes),
             "running": self.running(),
+            "running_for_seconds": round(self.in_flight_for(), 1),
             "packs": {ref: st.as_dict() for ref, st in sorted(self.packs.items())},
         }
 

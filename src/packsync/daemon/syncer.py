@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -21,6 +21,8 @@ import structlog
 
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState, PackStatus
+from packsync.db import backends, errors
+from packsync.db.errors import is_busy
 
 if TYPE_CHECKING:
     from packsync.results import PackResult
@@ -28,14 +30,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Besides lost connections (db.connection.is_connection_error): errors for
-# which retrying the whole (idempotent) per-pack transaction later is the cure.
-_RETRYABLE_PG = (
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.QueryCanceledError,  # statement_timeout
-)
+__all__ = ["PackSyncTimeout", "PackSyncer", "SweepInterrupted", "is_busy", "is_transient"]
 
 
 class SweepInterrupted(Exception):
@@ -43,15 +38,15 @@ class SweepInterrupted(Exception):
     longer the leader: the pack just committed is complete, the rest waits."""
 
 
-def is_busy(exc: BaseException) -> bool:
-    """The pack's lock is held by another process past pack_lock_timeout_seconds."""
-    return isinstance(exc, asyncpg.exceptions.LockNotAvailableError)
+class PackSyncTimeout(TimeoutError):
+    """A pack ran past pack_sync_timeout_seconds; its transaction rolled back."""
 
 
 def is_transient(exc: BaseException) -> bool:
-    from packsync.db.connection import is_connection_error
-
-    return is_connection_error(exc) or isinstance(exc, _RETRYABLE_PG)
+    """db.errors.is_transient, except a pack past its own timeout: retried on
+    its own (it may just be too big for the bound), not as a database outage
+    that would hold every other pack behind a global backoff."""
+    return not isinstance(exc, PackSyncTimeout) and errors.is_transient(exc)
 
 
 class PackSyncer:
@@ -78,6 +73,10 @@ class PackSyncer:
         self._gauge_lock = asyncio.Lock()
         self._gauge_asked = 0
         self._gauge_covered = 0
+        # task → monotonic start of the pack it is working on now
+        self._in_flight: dict[asyncio.Task[object], float] = {}
+        self._reaping = False
+        self._expiring: asyncio.Future[None] | None = None
 
     async def service(self) -> SyncService:
         """The service on a live pool; creates both (and migrates) on first use."""
@@ -120,13 +119,50 @@ class PackSyncer:
         started = time.monotonic()
         with structlog.contextvars.bound_contextvars(pack=ref):
             try:
-                result = await service.sync_pack(ref, trigger=trigger)
+                async with self._bounded(ref) as _:
+                    result = await service.sync_pack(ref, trigger=trigger)
             except BaseException as exc:
                 self._record_failure(ref, trigger, time.monotonic() - started, exc)
                 raise
             self._record(result, trigger, time.monotonic() - started)
         await self.refresh_gauges()
         return result
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[asyncio.Timeout]:
+        """pack_sync_timeout_seconds around one pack (a sweep reschedules it
+        at each pack). Past it the task is cancelled; the pack transaction
+        rolls back (bounded too: every statement has a timeout) and
+        PackSyncTimeout is raised."""
+        limit = self.settings.pack_sync_timeout_seconds
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight[task] = time.monotonic()
+        try:
+            async with asyncio.timeout(limit) as bound:
+                yield bound
+        except TimeoutError as exc:
+            if bound.expired():
+                log.error("sync exceeded pack_sync_timeout_seconds; abandoned", what=what)
+                raise PackSyncTimeout(
+                    f"{what}: a pack ran longer than pack_sync_timeout_seconds ({limit:g} s)"
+                ) from exc
+            raise
+        finally:
+            self._in_flight.pop(task, None)
+
+    def _next_pack(self, bound: asyncio.Timeout) -> None:
+        task = asyncio.current_task()
+        if task is not None and task in self._in_flight:
+            self._in_flight[task] = time.monotonic()
+        loop = asyncio.get_running_loop()
+        bound.reschedule(loop.time() + self.settings.pack_sync_timeout_seconds)
+
+    def in_flight_for(self) -> float:
+        """Seconds the longest-running current pack has been running (0: none)."""
+        if not self._in_flight:
+            return 0.0
+        return time.monotonic() - min(self._in_flight.values())
 
     # -- full sweep ----------------------------------------------------------
     async def sync_full(self, trigger: str, explained: Callable[[], set[str]]) -> bool:
@@ -136,16 +172,22 @@ class PackSyncer:
         last = [started]
         results: list[PackResult] = []
 
+        bound: list[asyncio.Timeout] = []
+
         def progress(result: PackResult) -> None:
             now = time.monotonic()
             self._record(result, trigger, now - last[0])
             last[0] = now
             results.append(result)
+            if bound:
+                self._next_pack(bound[0])
             if self._should_stop():
                 raise SweepInterrupted
 
         try:
-            report = await service.sync_all(trigger=trigger, progress=progress)
+            async with self._bounded("full sync") as timeout:
+                bound.append(timeout)
+                report = await service.sync_all(trigger=trigger, progress=progress)
         except SweepInterrupted:
             log.info("full sync interrupted", trigger=trigger, packs_done=len(results))
             await self.refresh_gauges()
@@ -213,12 +255,51 @@ class PackSyncer:
             status.syncs += 1
             status.invalid_files = result.failed
             status.failing_files = failing_files(result)
+            status.last_error = None
 
     def _record_failure(self, ref: str, trigger: str, duration: float, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError | SweepInterrupted):
             return
         self.metrics.record_sync(trigger=trigger, outcome="error", duration=duration)
-        self.state.packs.setdefault(ref, PackStatus()).errors += 1
+        status = self.state.packs.setdefault(ref, PackStatus())
+        status.errors += 1
+        status.last_error = _one_line(exc)
+        status.last_error_at = time.time()
+
+    # -- abandoned sessions --------------------------------------------------
+    def has_abandoned(self) -> bool:
+        return backends.abandoned_count() > 0
+
+    async def reap_abandoned(self) -> None:
+        """End the server sessions this process gave up on (a silent
+        connection's session keeps its locks until the server notices).
+        Uses a fresh, untracked connection: the pool's may be silent too."""
+        from packsync.db.connection import connect
+
+        if self._reaping or not self.has_abandoned():
+            return
+        self._reaping = True
+        try:
+            conn = await connect(self.settings, track=False)
+            try:
+                await backends.reap_abandoned(conn)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2.0)
+                if not conn.is_closed():
+                    conn.terminate()
+        except Exception as exc:
+            log.debug("could not end abandoned sessions yet", error=_one_line(exc))
+        finally:
+            backends.forget_stale()
+            self._reaping = False
+
+    def expire_connections(self) -> None:
+        """The leader's connection went silent: the pool's idle ones are
+        suspect too. They are replaced on their next use (closed in the
+        background), instead of each costing a statement timeout."""
+        if self._pool is not None:
+            self._expiring = asyncio.ensure_future(self._pool.expire_connections())
 
     async def refresh_gauges(self) -> None:
         """packs/workflows/invalid_files gauges from the database (best effort).
@@ -254,10 +335,21 @@ class PackSyncer:
         if pool is not None:
             await _close_pool(pool)
 
+    def terminate(self) -> None:
+        """Shutdown past its grace: abort every pooled connection now (a
+        rollback waiting on a silent connection ends with it)."""
+        if self._pool is not None:
+            self._pool.terminate()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
     try:
-        await asyncio.wait_for(pool.close(), 5.0)
+        await asyncio.wait_for(pool.close(), 2.0)
     except Exception:
         with contextlib.suppress(Exception):
             pool.terminate()

@@ -5,18 +5,29 @@ silently drop: asyncpg resets sessions with `pg_advisory_unlock_all()` on releas
 Every session gets `search_path` = the configured schema as a *startup*
 parameter, so the pool's `RESET ALL` on release returns to it (a plain `SET` in
 `init` would be undone). Queries are therefore written unqualified.
+
+A connection can go silent without closing (a network partition, a dead NAT
+entry): every statement is bounded by `db_command_timeout_seconds` (asyncpg
+then cancels it and, when even the cancel goes unanswered, aborts the
+connection), and TCP keepalives on both ends (`db_keepalive_seconds`) let the
+kernels notice a dead peer. The server keeps an abandoned session alive
+(and its locks held) until it notices; `reap_abandoned` ends such sessions of
+ours from a fresh connection, so a pack lock or the leader lock is freed in
+seconds rather than after the server's keepalive (see db/backends.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from packsync.config import Settings, mask_url
+from packsync.db import backends
 from packsync.db.embedded import EmbeddedUnavailable, embedded_url
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -84,13 +95,42 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+def _pool_init(settings: Settings) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    """Pool `init`: codecs, client keepalives, and the session noted so that an
+    abandoned one can be ended server-side (backends.reap_abandoned)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        backends.client_keepalive(conn, settings.db_keepalive_seconds)
+        await init_connection(conn)
+        await backends.track(conn)
+
+    return init
+
+
+def keepalive_settings(settings: Settings) -> dict[str, str]:
+    """Server-side TCP keepalives and user timeout for the session (ignored by
+    the server on Unix sockets): the server notices a vanished client in about
+    2 x db_keepalive_seconds and ends its session, releasing its locks."""
+    idle = settings.db_keepalive_seconds
+    if idle <= 0:
+        return {}
+    return {
+        "tcp_keepalives_idle": str(max(1, round(idle))),
+        "tcp_keepalives_interval": str(max(1, round(idle / 3))),
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": str(max(1000, round(idle * 2000))),
+    }
+
+
 def _connect_kwargs(settings: Settings, url: str) -> tuple[str, dict[str, Any]]:
     dsn, options = _split_options(url)
     kwargs: dict[str, Any] = {
         "timeout": CONNECT_TIMEOUT_SECONDS,
+        "command_timeout": settings.db_command_timeout_seconds,
         "server_settings": {
             "search_path": f'"{settings.db_schema}"',
             "application_name": "packsync",
+            **keepalive_settings(settings),
         },
         **options,
     }
@@ -108,7 +148,7 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
     try:
         dsn, kwargs = _connect_kwargs(settings, url)
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=init_connection, **kwargs
+            dsn, min_size=min_size, max_size=max_size, init=_pool_init(settings), **kwargs
         )
     except _CONNECT_ERRORS as exc:
         raise _unavailable(url, exc) from None
@@ -116,15 +156,27 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
     return pool
 
 
-async def connect(settings: Settings) -> asyncpg.Connection:
-    """A dedicated (unpooled) connection, e.g. to hold the leader lock."""
+async def connect(settings: Settings, *, track: bool = True) -> asyncpg.Connection:
+    """A dedicated (unpooled) connection, e.g. to hold the leader lock. Its
+    statements are bounded by db_command_timeout_seconds like the pool's; when
+    it is abandoned (terminated client-side), `backends.reap_abandoned` ends
+    its server session (and the session advisory lock it holds)."""
     url = await resolve_url(settings)
     try:
         dsn, kwargs = _connect_kwargs(settings, url)
         conn = await asyncpg.connect(dsn, **kwargs)
     except _CONNECT_ERRORS as exc:
         raise _unavailable(url, exc) from None
-    await init_connection(conn)
+    try:
+        backends.client_keepalive(conn, settings.db_keepalive_seconds)
+        await init_connection(conn)
+        if track:
+            await backends.track(conn)
+    except BaseException as exc:
+        conn.terminate()
+        if isinstance(exc, _CONNECT_ERRORS):
+            raise _unavailable(url, exc) from None
+        raise
     return conn
 
 

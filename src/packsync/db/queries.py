@@ -68,6 +68,17 @@ LEADER_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 LEADER_UNLOCK = "SELECT pg_advisory_unlock($1)"
 PING = "SELECT 1"
 
+# -- our own sessions (db/backends.py) ----------------------------------------
+OWN_SESSION = "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+# Ends sessions named by (pid, backend_start): a reused pid never matches.
+END_SESSIONS = """
+SELECT count(pg_terminate_backend(a.pid))
+FROM pg_stat_activity a
+JOIN unnest($1::int[], $2::timestamptz[]) AS s(pid, started)
+  ON a.pid = s.pid AND a.backend_start = s.started
+WHERE a.pid <> pg_backend_pid()
+"""
+
 # ---------------------------------------------------------------- registered state
 # The whole registered state of one pack in one round trip (a sweep does this
 # for every pack): the pack row, its workflow rows, its error rows.

@@ -75,6 +75,10 @@ def _within(path: str, root: str) -> bool:
 
 
 _ESCAPE = "symlink resolves outside the packs base directory; refusing to follow it"
+_DANGLING = (
+    "symlink points to a file that does not exist; fix or remove the link "
+    "(a workflow registered from it is kept meanwhile)"
+)
 
 
 def _fd_path(fd: int) -> str | None:
@@ -98,6 +102,8 @@ def _read_regular(path: Path, real_root: str, max_size: int) -> bytes:
         # O_NOFOLLOW: nor may a symlink swapped in for the resolved file be followed.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
+        if os.path.islink(path):  # listed, but its target is missing: not a removal
+            raise _Refused("dangling-symlink", _DANGLING) from None
         raise
     except OSError as exc:
         raise _Refused("unreadable-file", f"cannot open file: {exc.strerror}") from exc
@@ -173,7 +179,7 @@ class _PackReader:
         try:
             content = _read_regular(self.real_root / rel, self.real_base, self.max_size)
         except FileNotFoundError:
-            return None
+            return None  # removed since it was listed
         except _Refused as refused:
             self.pack.diagnostics.append(error(self.display(rel), refused.code, refused.message))
             if kind is FileKind.WORKFLOW:
