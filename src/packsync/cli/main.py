@@ -22,7 +22,8 @@ def _common() -> argparse.ArgumentParser:
     g.add_argument("--config", type=Path, help="YAML config file (also ATTUNE__CONFIG_FILE)")
     g.add_argument("--packs-base-dir", "--base-dir", dest="packs_base_dir", type=Path)
     g.add_argument("--database-url", help="PostgreSQL URL; unset: embedded PostgreSQL")
-    g.add_argument("--db-schema")
+    g.add_argument("--db-schema", help="schema of Attune's tables (default attune)")
+    g.add_argument("--state-schema", help="schema of packsync's own state (default packsync)")
     g.add_argument("--state-dir", type=Path, help="where the embedded PostgreSQL lives")
     g.add_argument("--sync-group")
     g.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -96,6 +97,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "packs_base_dir": getattr(args, "packs_base_dir", None),
         "database_url": getattr(args, "database_url", None),
         "db_schema": getattr(args, "db_schema", None),
+        "state_schema": getattr(args, "state_schema", None),
         "state_dir": getattr(args, "state_dir", None),
         "sync_group": getattr(args, "sync_group", None),
         "log_level": getattr(args, "log_level", None),
