@@ -155,8 +155,6 @@ class PackRowRace(asyncpg.UniqueViolationError):  # type: ignore[misc]
     """Someone created the pack row between packsync's read and its insert:
     the pack's transaction rolls back (a data error: the next sync adopts it)."""
 
-    sqlstate = "23505"
-
     def __init__(self, ref: str) -> None:
         super().__init__(f"pack {ref!r} was registered in Attune during the sync")
 
