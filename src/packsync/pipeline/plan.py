@@ -462,11 +462,31 @@ def _registration_problem(
     return _storage_problem(wf, pack_root)
 
 
+# Attune's action_ref_format and action_ref_lowercase: every workflow gets an
+# action row with its ref (or its linked action's).
+ATTUNE_ACTION_REF = re.compile(r"^[^.]+\.[^.]+$")
+
+
+def attune_ref_problem(ref: str) -> str | None:
+    """Why Attune's action table refuses `ref`, if it does."""
+    if ref != ref.lower():
+        return f"ref '{ref}' has upper-case letters; Attune's action refs are lower case"
+    if not ATTUNE_ACTION_REF.match(ref):
+        return f"ref '{ref}' must be '<pack>.<name>' with exactly one dot (Attune's action refs)"
+    return None
+
+
 def _taken_problem(
     wf: ParsedWorkflow, action_ref: str, taken: set[str], pack_root: str
 ) -> Diagnostic | None:
-    """A workflow or action row with this ref that packsync does not own."""
+    """A workflow or action row with this ref that packsync does not own, or a
+    ref Attune's action table cannot hold."""
     for ref in dict.fromkeys((wf.ref, action_ref)):
+        problem = attune_ref_problem(ref)
+        if problem is not None:
+            return error(
+                f"{pack_root}/{wf.file_path}", "ref-format", f"{problem}: rename the file", 1, 1
+            )
         if ref in taken:
             return _attune_conflict(wf, ref, pack_root)
     return None
