@@ -312,3 +312,19 @@ async def test_action_existence_uses_attune_actions_of_packs_not_on_this_host(
     codes = [(d.code, d.severity.value) for d in result.workflows[0].errors]
     assert codes == [("unknown-action", "error")], result.workflows[0]
     assert "remote.ping" in result.workflows[0].errors[0].message  # the did-you-mean
+
+
+async def test_example_packs_register_as_attune_would(
+    settings: Settings, pool: asyncpg.Pool, check_db: Any
+) -> None:
+    """The README's first command: the example packs into an Attune-shaped database."""
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples" / "packs"
+    service = SyncService(settings.model_copy(update={"packs_base_dir": examples}), pool)
+    report = await service.sync_all(trigger="cli")
+    assert report.outcome == "ok" and report.totals["failed"] == 0, report.to_dict()
+    assert report.totals["created"] == 7
+    actions = await rows(pool, "SELECT count(*) AS n FROM action WHERE workflow_def IS NOT NULL")
+    assert actions == [{"n": 7}]
+    again = await service.sync_all(trigger="cli")
+    assert again.totals["unchanged"] == 7 and again.totals["created"] == 0
+    check_db()
