@@ -398,3 +398,31 @@ async def test_oversized_bodies_are_413(client: httpx.AsyncClient, catalogue: No
         "/api/v1/workflows", json={"ref": "ops.y", "definition": GOOD, "description": "d" * 1000}
     )
     assert response.status_code == 201, response.text
+
+
+async def test_actions_of_packs_registered_only_in_attune_are_checked(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        pack_id = await conn.fetchval(
+            "INSERT INTO pack (ref, label, version) VALUES ('remote', 'Remote', '1.0.0')"
+            " RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO action (ref, pack, pack_ref, label, entrypoint)"
+            " VALUES ('remote.ping', $1, 'remote', 'Ping', 'ping.sh')",
+            pack_id,
+        )
+    calls = {"version": "1.0", "tasks": [{"name": "go", "action": "remote.ping"}]}
+    response = await client.post(
+        "/api/v1/workflows", json={"ref": "ops.far", "label": "Far", "definition": calls}
+    )
+    assert response.status_code == 201, response.text
+    assert not response.json().get("warnings")  # no unknown-pack warning either
+    calls["tasks"][0]["action"] = "remote.pong"  # type: ignore[index]
+    response = await client.post(
+        "/api/v1/workflows", json={"ref": "ops.near", "label": "Near", "definition": calls}
+    )
+    assert response.status_code == 422
+    codes = [d["code"] for d in error_of(response)["details"]["diagnostics"]]
+    assert codes == ["unknown-action"]

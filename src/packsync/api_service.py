@@ -27,7 +27,7 @@ import structlog
 
 from packsync.config import Settings
 from packsync.db import api_queries as sql
-from packsync.db import queries
+from packsync.db import queries, reads
 from packsync.diagnostics import Diagnostic, Severity, error, has_errors
 from packsync.pipeline.load import build_catalog
 from packsync.pipeline.model import HostCatalog, ParsedWorkflow, ScanResult
@@ -202,8 +202,12 @@ class ApiWorkflowService:
     async def _validate(
         self, doc: dict[str, Any], origin: dict[str, str], *, pack_ref: str, ref: str
     ) -> ParsedWorkflow:
+        registered = await reads.registered_actions(self.pool)
+
         def work() -> ParsedWorkflow:
             catalog = host_catalog(self.settings.packs_base_dir)
+            for pack, refs in registered.items():  # packs registered in Attune, not on this host
+                catalog.actions_by_pack.setdefault(pack, set(refs))
             # The workflow itself is an action of its pack (type: workflow tasks may call it).
             catalog.actions_by_pack.setdefault(pack_ref, set()).add(ref)
             return validate_document(doc, pack_ref=pack_ref, ref=ref, catalog=catalog)
