@@ -59,6 +59,8 @@ from packsync.store import WorkflowStore
 _log = structlog.get_logger()
 # Seconds between the attempts of a pack transaction whose connection dropped.
 _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
+# Seconds a single-pack sync may reuse the last read of Attune's action refs.
+_REGISTERED_ACTIONS_TTL = 2.0
 
 
 class SyncService(WorkflowStore):
@@ -76,11 +78,18 @@ class SyncService(WorkflowStore):
         # is dropped at the start of a sweep (pipeline/catalog.py has the rule).
         self._catalog = CatalogCache(settings.packs_base_dir) if catalog is None else catalog
         # pack ref → action refs in Attune's `action` table: the action-existence
-        # answer for packs not on this host (read per sweep and per pack sync).
+        # answer for packs not on this host. Read at every sweep; a single-pack
+        # sync reuses a read younger than _REGISTERED_ACTIONS_TTL (a storm of
+        # watch events costs one read per interval, not one per pack).
         self._registered_actions: dict[str, frozenset[str]] = {}
+        self._registered_actions_at: float | None = None
 
-    async def _read_registered_actions(self) -> None:
-        self._registered_actions = await reads.registered_actions(self.pool)
+    async def _read_registered_actions(self, *, fresh: bool) -> None:
+        now = time.monotonic()
+        at = self._registered_actions_at
+        if fresh or at is None or now - at > _REGISTERED_ACTIONS_TTL:
+            self._registered_actions = await reads.registered_actions(self.pool)
+            self._registered_actions_at = now
 
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
@@ -100,7 +109,7 @@ class SyncService(WorkflowStore):
             return result
         started = datetime.now(UTC)
         clock = time.monotonic()
-        await self._read_registered_actions()
+        await self._read_registered_actions(fresh=False)
         result = await self._sync_one(ref, refusal=None, decided=False)
         await self._record_run(
             ref, trigger, started, result.outcome, result.message, result.counts()
@@ -143,7 +152,7 @@ class SyncService(WorkflowStore):
             on_disk if names is not None else None, allow_mass_delete
         )
         self._catalog.forget()  # the sweep re-lists every pack it looks up
-        await self._read_registered_actions()
+        await self._read_registered_actions(fresh=True)
         wanted = set(on_disk) | set(gone)
         if only is not None:
             wanted = (wanted & set(only)) | set(only)

@@ -220,27 +220,30 @@ RETURNING w.id, w.ref
 # The action row beside each workflow row, as Attune's registrar writes it
 # (companion action) or its pack loader (the action an action YAML defines):
 # runtime NULL, is_adhoc false, workflow_def = the definition. Updated where
-# one is linked, created where none is. $1 pack id, $2 pack ref.
+# one is linked, created where none is, in one statement (both parts see the
+# rows as they were before it). $1 pack id, $2 pack ref.
 _ACTION_ROWS = """
 unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
     AS r(workflow_id, ref, label, description, entrypoint, param_schema, out_schema)
 """
-UPDATE_WORKFLOW_ACTIONS = f"""
-UPDATE action a SET
-    ref = r.ref, label = r.label, description = r.description, entrypoint = r.entrypoint,
-    param_schema = r.param_schema::jsonb, out_schema = r.out_schema::jsonb
-FROM {_ACTION_ROWS}
-WHERE a.workflow_def = r.workflow_id AND a.pack = $1 AND a.pack_ref = $2
-RETURNING a.id, a.workflow_def
-"""  # noqa: S608 - only constant fragments are formatted in
-INSERT_WORKFLOW_ACTIONS = f"""
-INSERT INTO action (ref, pack, pack_ref, label, description, entrypoint, runtime,
-                    param_schema, out_schema, is_adhoc, workflow_def)
-SELECT r.ref, $1, $2, r.label, r.description, r.entrypoint, NULL,
-       r.param_schema::jsonb, r.out_schema::jsonb, false, r.workflow_id
-FROM {_ACTION_ROWS}
-WHERE NOT EXISTS (SELECT 1 FROM action a WHERE a.workflow_def = r.workflow_id)
-RETURNING id, workflow_def
+WRITE_WORKFLOW_ACTIONS = f"""
+WITH upd AS (
+    UPDATE action a SET
+        ref = r.ref, label = r.label, description = r.description, entrypoint = r.entrypoint,
+        param_schema = r.param_schema::jsonb, out_schema = r.out_schema::jsonb
+    FROM {_ACTION_ROWS}
+    WHERE a.workflow_def = r.workflow_id AND a.pack = $1 AND a.pack_ref = $2
+    RETURNING a.id, a.workflow_def
+), ins AS (
+    INSERT INTO action (ref, pack, pack_ref, label, description, entrypoint, runtime,
+                        param_schema, out_schema, is_adhoc, workflow_def)
+    SELECT r.ref, $1, $2, r.label, r.description, r.entrypoint, NULL,
+           r.param_schema::jsonb, r.out_schema::jsonb, false, r.workflow_id
+    FROM {_ACTION_ROWS}
+    WHERE NOT EXISTS (SELECT 1 FROM action a WHERE a.workflow_def = r.workflow_id)
+    RETURNING id, workflow_def
+)
+SELECT id, workflow_def FROM upd UNION ALL SELECT id, workflow_def FROM ins
 """  # noqa: S608 - only constant fragments are formatted in
 # packsync's record of the file-managed rows it wrote. $1 pack ref.
 UPSERT_MANAGED_WORKFLOWS = """

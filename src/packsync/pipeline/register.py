@@ -236,11 +236,8 @@ async def _write_actions(
         [_json_text(c["param_schema"]) for c in cols],
         [_json_text(c["out_schema"]) for c in cols],
     ]
-    out: dict[int, int] = {}
-    for sql in (queries.UPDATE_WORKFLOW_ACTIONS, queries.INSERT_WORKFLOW_ACTIONS):
-        for row in await conn.fetch(sql, pack_id, ref, *arrays):
-            out[row["workflow_def"]] = row["id"]
-    return out
+    rows = await conn.fetch(queries.WRITE_WORKFLOW_ACTIONS, pack_id, ref, *arrays)
+    return {row["workflow_def"]: row["id"] for row in rows}
 
 
 async def _write_errors(conn: asyncpg.Connection, plan: Plan, ref: str, sync_group: str) -> None:
