@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import packsync.pipeline.load as load_module
 from packsync.config import Settings
 from packsync.service import SyncService
 from tests.conftest import ATTUNE_KIT
@@ -256,7 +257,11 @@ parameters:
 
 
 async def test_action_linked_workflow_links_the_action_its_yaml_defines(
-    service: SyncService, pool: asyncpg.Pool, packs: Path, check_db: Any
+    service: SyncService,
+    pool: asyncpg.Pool,
+    packs: Path,
+    check_db: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_core_pack(packs)
     ops = make_pack(
@@ -291,6 +296,16 @@ async def test_action_linked_workflow_links_the_action_its_yaml_defines(
     assert [r["label"] for r in await rows(pool, "SELECT label FROM action")] == ["Ship"]
     unchanged = await service.sync_pack("ops", trigger="watch")
     assert unchanged.unchanged == 1 and not unchanged.changed
+    # unchanged costs nothing: no file is parsed again
+    parsed: list[str] = []
+    real = load_module.parse_workflow
+    monkeypatch.setattr(
+        load_module,
+        "parse_workflow",
+        lambda src, cat: parsed.append(src.rel_path) or real(src, cat),
+    )
+    report = await service.sync_all(trigger="reconcile")
+    assert report.totals["unchanged"] == 1 and parsed == []
 
 
 async def test_action_existence_uses_attune_actions_of_packs_not_on_this_host(

@@ -258,7 +258,8 @@ class SyncService(WorkflowStore):
         catalog = self._catalog.view(self._registered_actions)
         packs = catalog.actions_by_pack
         packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
-        return load_pack(scanned, catalog, known=registered.known()), action_links(scanned)
+        links = action_links(scanned)
+        return load_pack(scanned, catalog, known=registered.known(links)), links
 
     async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a

@@ -93,7 +93,7 @@ SELECT
       FROM managed_pack WHERE pack_ref = $1) m) AS managed,
   coalesce((SELECT jsonb_agg(jsonb_build_array(m.workflow_id, m.ref, m.file_path,
                                                m.content_hash, m.source, m.action_id,
-                                               w.id IS NOT NULL))
+                                               w.id IS NOT NULL, m.link_hash))
             FROM managed_workflow m LEFT JOIN workflow_definition w ON w.id = m.workflow_id
             WHERE m.pack_ref = $1), '[]'::jsonb) AS workflows,
   coalesce((SELECT jsonb_agg(t.ref) FROM (
@@ -248,13 +248,16 @@ SELECT id, workflow_def FROM upd UNION ALL SELECT id, workflow_def FROM ins
 # packsync's record of the file-managed rows it wrote. $1 pack ref.
 UPSERT_MANAGED_WORKFLOWS = """
 INSERT INTO managed_workflow (workflow_id, ref, pack_ref, action_id, source, file_path,
-                              content_hash, enabled)
-SELECT r.workflow_id, r.ref, $1, r.action_id, 'file', r.file_path, r.content_hash, r.enabled
-FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::boolean[])
-     AS r(workflow_id, ref, action_id, file_path, content_hash, enabled)
+                              content_hash, link_hash, enabled)
+SELECT r.workflow_id, r.ref, $1, r.action_id, 'file', r.file_path, r.content_hash,
+       r.link_hash, r.enabled
+FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+            $8::boolean[])
+     AS r(workflow_id, ref, action_id, file_path, content_hash, link_hash, enabled)
 ON CONFLICT (workflow_id) DO UPDATE SET
     ref = EXCLUDED.ref, action_id = EXCLUDED.action_id, file_path = EXCLUDED.file_path,
-    content_hash = EXCLUDED.content_hash, enabled = EXCLUDED.enabled, updated = now()
+    content_hash = EXCLUDED.content_hash, link_hash = EXCLUDED.link_hash,
+    enabled = EXCLUDED.enabled, updated = now()
 """
 # Deleting a workflow row deletes its action row with it (action.workflow_def
 # ON DELETE CASCADE), as Attune's registrar relies on.

@@ -10,7 +10,6 @@ scan already holds.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,11 +32,9 @@ class ActionLink:
     out_schema: dict[str, Any] | None
     tags: list[str] = field(default_factory=list)
     action_file: str = ""
+    # sha256 of the action YAML: recorded beside the workflow file's hash, so an
+    # edit of the action YAML alone updates the rows
     action_hash: str = ""
-
-    def content_hash(self, workflow_hash: str) -> str:
-        """The identity of a linked workflow: its file and its action file."""
-        return hashlib.sha256(f"{workflow_hash}\0{self.action_hash}".encode()).hexdigest()
 
 
 def generate_label(name: str) -> str:

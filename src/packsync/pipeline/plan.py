@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class RegisteredWorkflow:
     action_id: int | None = None
     # False: Attune's row is gone (deleted by Attune): the state row is stale.
     exists: bool = True
+    # sha256 of the action YAML an action-linked workflow was written from
+    link_hash: str | None = None
 
 
 @dataclass(slots=True)
@@ -82,13 +85,17 @@ class RegisteredPack:
     def stale_ids(self) -> list[int]:
         return sorted(w.id for w in self.workflows if not w.exists and w.source == "file")
 
-    def known(self) -> dict[str, str]:
-        """rel_path → hash of registered file rows without an error row: the
-        files load_pack may skip without parsing."""
+    def known(self, links: Mapping[str, ActionLink] | None = None) -> dict[str, str]:
+        """rel_path → hash of registered file rows without an error row whose
+        action link (if any) is unchanged: the files load_pack may skip
+        without parsing."""
+        links = links or {}
         return {
             path: row.content_hash
             for path, row in self.file_rows().items()
-            if row.content_hash and path not in self.errors
+            if row.content_hash
+            and path not in self.errors
+            and row.link_hash == link_hash(links.get(path))
         }
 
 
@@ -152,11 +159,12 @@ class Plan:
             or self.clear_all_errors
         )
 
-    def stored_hash(self, wf: ParsedWorkflow) -> str:
-        """The content hash packsync records for a workflow (an action-linked
-        one also changes with its action file)."""
-        link = self.links.get(wf.file_path)
-        return wf.content_hash if link is None else link.content_hash(wf.content_hash)
+    def link_hash(self, wf: ParsedWorkflow) -> str | None:
+        return link_hash(self.links.get(wf.file_path))
+
+
+def link_hash(link: ActionLink | None) -> str | None:
+    return None if link is None else link.action_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,7 +431,9 @@ def _workflow_changes(
         elif existing is None:
             results[wf.file_path] = WorkflowResult(wf.ref, wf.file_path, "created", None, warnings)
             plan.upserts.append(wf)
-        elif existing.content_hash == plan.stored_hash(wf) or not opts.update_existing:
+        elif (
+            existing.content_hash == wf.content_hash and existing.link_hash == plan.link_hash(wf)
+        ) or not opts.update_existing:
             results[wf.file_path] = WorkflowResult(wf.ref, wf.file_path, "unchanged", rid, warnings)
         else:
             results[wf.file_path] = WorkflowResult(wf.ref, wf.file_path, "updated", rid, warnings)

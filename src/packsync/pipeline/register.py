@@ -191,7 +191,8 @@ async def _write_workflows(conn: asyncpg.Connection, plan: Plan, pack_id: int, r
         [w.ref for w in written],
         [action_ids.get(ids[w.ref]) for w in written],
         [w.file_path for w in written],
-        [plan.stored_hash(w) for w in written],
+        [w.content_hash for w in written],
+        [plan.link_hash(w) for w in written],
         [w.enabled for w in written],
     )
     for wr in result.workflows:

@@ -28,6 +28,7 @@ CREATE TABLE managed_workflow (
     source        text NOT NULL CHECK (source IN ('file', 'api')),
     file_path     text,
     content_hash  text,
+    link_hash     text,
     enabled       boolean NOT NULL DEFAULT true,
     created       timestamptz NOT NULL DEFAULT now(),
     updated       timestamptz NOT NULL DEFAULT now(),
