@@ -7,7 +7,9 @@ bootstrap and on Attune's real schema; check_db after each scenario."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 import packsync.pipeline.load as load_module
 from packsync.config import Settings
 from packsync.service import SyncService
-from tests.conftest import ATTUNE_KIT
+from tests.conftest import ATTUNE_KIT, DbTarget
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml, write
 
 pytestmark = pytest.mark.both_schemas
@@ -343,3 +345,33 @@ async def test_example_packs_register_as_attune_would(
     again = await service.sync_all(trigger="cli")
     assert again.totals["unchanged"] == 7 and again.totals["created"] == 0
     check_db()
+
+
+def test_cli_sync_and_migrate_on_the_target(db_target: DbTarget, tmp_path: Path) -> None:
+    """The failure this schema work fixes: `packsync sync` against Attune's own
+    schema died with DuplicateTableError. Now: exit 0, and migrate is a no-op."""
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples" / "packs"
+    env = {
+        **os.environ,
+        "ATTUNE__DATABASE_URL": db_target.url,
+        "ATTUNE__DB_SCHEMA": db_target.db_schema,
+        "ATTUNE__STATE_SCHEMA": db_target.state_schema,
+        "ATTUNE__STATE_DIR": str(tmp_path / "state"),
+        "ATTUNE__LOG_FORMAT": "json",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "packsync", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    done = cli("sync", "--packs-base-dir", str(examples))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "created 2" in done.stdout and "Traceback" not in done.stderr
+    again = cli("migrate")
+    assert again.returncode == 0 and "applied 0 migration(s)" in again.stdout, again.stderr
