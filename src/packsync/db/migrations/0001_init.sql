@@ -35,6 +35,8 @@ CREATE TABLE managed_workflow (
     CONSTRAINT managed_workflow_file_source CHECK (source <> 'file' OR file_path IS NOT NULL)
 );
 CREATE INDEX managed_workflow_pack_idx ON managed_workflow (pack_ref);
+-- "is this action row packsync's?" (PACK_STATE's taken refs, the pack-row deletion check)
+CREATE INDEX managed_workflow_action_idx ON managed_workflow (action_id);
 CREATE UNIQUE INDEX managed_workflow_file_idx ON managed_workflow (pack_ref, file_path)
     WHERE file_path IS NOT NULL;
 
