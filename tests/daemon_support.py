@@ -153,6 +153,7 @@ def daemon_env(settings: Settings, **extra: str) -> dict[str, str]:
         "ATTUNE__PACKS_BASE_DIR": str(settings.packs_base_dir),
         "ATTUNE__DATABASE_URL": settings.database_url.get_secret_value(),
         "ATTUNE__DB_SCHEMA": settings.db_schema,
+        "ATTUNE__STATE_SCHEMA": settings.state_schema,
         "ATTUNE__STATE_DIR": str(settings.state_dir),
         "ATTUNE__HTTP__PORT": "0",
         "ATTUNE__DEBOUNCE_SECONDS": "0.1",

@@ -16,6 +16,8 @@ from tests.packfactory import write
 ALL = ["ops.backup", "ops.deploy", "ops.scratch", "web.build"]
 
 pytest_plugins = ["tests.apifixtures"]
+# Every test here runs on packsync's bootstrap and on Attune's real schema.
+pytestmark = pytest.mark.both_schemas
 
 
 async def refs(

@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
 from packsync.service import SyncService
 from tests.apihelpers import error_of
 from tests.packfactory import workflow_yaml, write
 
 pytest_plugins = ["tests.apifixtures"]
+# Every test here runs on packsync's bootstrap and on Attune's real schema.
+pytestmark = pytest.mark.both_schemas
 
 GOOD = {
     "version": "1.0",
@@ -29,7 +33,20 @@ async def create(client: httpx.AsyncClient, **kw: Any) -> httpx.Response:
     return await client.post("/api/v1/workflows", json=body(**kw))
 
 
-async def test_create_and_read_back(client: httpx.AsyncClient, catalogue: None) -> None:
+async def companion(pool: asyncpg.Pool, ref: str) -> dict[str, Any] | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT a.ref, a.label, a.description, a.entrypoint, a.param_schema, a.runtime,"
+            " a.is_adhoc FROM action a JOIN workflow_definition w ON w.id = a.workflow_def"
+            " WHERE w.ref = $1",
+            ref,
+        )
+    return None if row is None else dict(row)
+
+
+async def test_create_and_read_back(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool, check_db: Any
+) -> None:
     response = await create(
         client,
         description="Tells people",
@@ -56,6 +73,17 @@ async def test_create_and_read_back(client: httpx.AsyncClient, catalogue: None) 
     assert detail == data
     listed = (await client.get("/api/v1/packs/ops/workflows", params={"tags": "chat"})).json()
     assert [w["ref"] for w in listed["data"]] == ["ops.notify"]
+    # the companion action Attune's registrar would create
+    assert await companion(pool, "ops.notify") == {
+        "ref": "ops.notify",
+        "label": "Notify",
+        "description": "Tells people",
+        "entrypoint": "workflows/notify.workflow.yaml",
+        "param_schema": data["param_schema"],
+        "runtime": None,
+        "is_adhoc": False,
+    }
+    check_db()
 
 
 async def test_pack_ref_defaults_from_ref_and_must_match(
@@ -182,12 +210,16 @@ async def test_unstorable_values_are_422(client: httpx.AsyncClient, catalogue: N
     assert response.status_code == 422 and error_of(response)["code"] == "invalid-value"
 
 
-async def test_partial_update(client: httpx.AsyncClient, catalogue: None) -> None:
+async def test_partial_update(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool, check_db: Any
+) -> None:
     created = (await create(client, tags=["a"])).json()["data"]
     response = await client.put("/api/v1/workflows/ops.notify", json={"label": "Shout"})
     assert response.status_code == 200, response.text
     data = response.json()["data"]
     assert data["label"] == "Shout"
+    action = await companion(pool, "ops.notify")
+    assert action is not None and action["label"] == "Shout"  # the action follows
     assert data["tags"] == ["a"] and data["definition"]["tasks"] == created["definition"]["tasks"]
     assert data["updated"] >= created["updated"] and data["created"] == created["created"]
     # explicit null clears an optional field
@@ -211,6 +243,7 @@ async def test_partial_update(client: httpx.AsyncClient, catalogue: None) -> Non
         "ops.notify",
         "ops.scratch",
     ]
+    check_db()
 
 
 async def test_update_keeps_transitions_valid(client: httpx.AsyncClient, catalogue: None) -> None:
@@ -270,14 +303,40 @@ async def test_file_managed_workflows_are_read_only(
     assert data["label"] == "Deploy" and data["source"] == "file"
 
 
-async def test_delete(client: httpx.AsyncClient, catalogue: None) -> None:
+async def test_delete(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool, check_db: Any
+) -> None:
     created = (await create(client)).json()["data"]
+    assert await companion(pool, "ops.notify") is not None
     response = await client.delete("/api/v1/workflows/ops.notify")
     assert response.status_code == 200
+    async with pool.acquire() as conn:  # the companion action went with it
+        assert await conn.fetchval("SELECT count(*) FROM action WHERE ref = 'ops.notify'") == 0
+    check_db()
     assert response.json()["data"] == {"id": created["id"], "ref": "ops.notify"}
     assert (await client.get("/api/v1/workflows/ops.notify")).status_code == 404
     response = await client.delete("/api/v1/workflows/ops.notify")
     assert response.status_code == 404 and error_of(response)["code"] == "workflow-not-found"
+
+
+async def test_workflows_attune_wrote_are_read_only(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO workflow_definition (ref, pack, pack_ref, label, version, definition)"
+            " SELECT 'ops.native', id, ref, 'Native', '1.0', '{\"tasks\": []}' FROM pack"
+            " WHERE ref = 'ops'"
+        )
+    data = (await client.get("/api/v1/workflows/ops.native")).json()["data"]
+    assert data["source"] == "attune" and data["enabled"] is True
+    for method, payload in (("PUT", {"label": "x"}), ("DELETE", None)):
+        response = await client.request(method, "/api/v1/workflows/ops.native", json=payload)
+        assert response.status_code == 409, response.text
+        assert error_of(response)["code"] == "attune-managed"
+    response = await create(client, ref="ops.native")
+    assert response.status_code == 409 and error_of(response)["code"] == "duplicate-ref"
+    assert (await client.get("/api/v1/workflows/ops.native")).json()["data"]["label"] == "Native"
 
 
 async def test_api_workflows_survive_file_sync(
@@ -339,3 +398,31 @@ async def test_oversized_bodies_are_413(client: httpx.AsyncClient, catalogue: No
         "/api/v1/workflows", json={"ref": "ops.y", "definition": GOOD, "description": "d" * 1000}
     )
     assert response.status_code == 201, response.text
+
+
+async def test_actions_of_packs_registered_only_in_attune_are_checked(
+    client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        pack_id = await conn.fetchval(
+            "INSERT INTO pack (ref, label, version) VALUES ('remote', 'Remote', '1.0.0')"
+            " RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO action (ref, pack, pack_ref, label, entrypoint)"
+            " VALUES ('remote.ping', $1, 'remote', 'Ping', 'ping.sh')",
+            pack_id,
+        )
+    calls = {"version": "1.0", "tasks": [{"name": "go", "action": "remote.ping"}]}
+    response = await client.post(
+        "/api/v1/workflows", json={"ref": "ops.far", "label": "Far", "definition": calls}
+    )
+    assert response.status_code == 201, response.text
+    assert not response.json().get("warnings")  # no unknown-pack warning either
+    calls["tasks"][0]["action"] = "remote.pong"  # type: ignore[index]
+    response = await client.post(
+        "/api/v1/workflows", json={"ref": "ops.near", "label": "Near", "definition": calls}
+    )
+    assert response.status_code == 422
+    codes = [d["code"] for d in error_of(response)["details"]["diagnostics"]]
+    assert codes == ["unknown-action"]

@@ -37,14 +37,20 @@ async def _fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
 
 
 async def _row_versions(url: str, schema: str) -> dict[str, str]:
-    """table:key → xmin of every pack, workflow and error row (any write changes it)."""
+    """table:key → xmin of every pack, workflow, action, state and error row
+    (any write changes it). `schema`: Attune's; packsync's is `<schema>_state`."""
     got: dict[str, str] = {}
-    for table, key in (
-        ("pack", "ref"),
-        ("workflow_definition", "ref"),
-        ("workflow_sync_error", "file_path"),
+    state = f"{schema}_state"
+    for table_schema, table, key in (
+        (schema, "pack", "ref"),
+        (schema, "workflow_definition", "ref"),
+        (schema, "action", "ref"),
+        (state, "managed_pack", "pack_ref"),
+        (state, "managed_workflow", "ref"),
+        (state, "workflow_sync_error", "file_path"),
     ):
-        for r in await _fetch(url, f'SELECT {key} AS k, xmin::text AS x FROM "{schema}".{table}'):
+        sql = f'SELECT {key} AS k, xmin::text AS x FROM "{table_schema}".{table}'
+        for r in await _fetch(url, sql):
             got[f"{table}:{r['k']}"] = r["x"]
     return got
 
@@ -66,7 +72,7 @@ async def test_periodic_reconcile_catches_lost_events_and_counts_drift(
         await until(lambda: daemon.metrics.reconcile_drift._value.get() == 1, what="drift")
     runs = await _fetch(
         pg_url,
-        f'SELECT trigger FROM "{s.db_schema}".sync_run WHERE pack_ref IS NULL AND updated > 0',
+        f'SELECT trigger FROM "{s.state_schema}".sync_run WHERE pack_ref IS NULL AND updated > 0',
     )
     assert [r["trigger"] for r in runs] == ["reconcile"]
 
@@ -106,6 +112,7 @@ async def test_reconcile_of_an_unchanged_tree_writes_nothing(
         await until(lambda: daemon.state.first_sync_done, what="first full sync")
         before = await _row_versions(pg_url, s.db_schema)
         assert "workflow_definition:alpha.one" in before
+        assert {"action:alpha.one", "managed_workflow:alpha.one"} <= set(before)
         assert "workflow_sync_error:workflows/bad.yaml" in before
         for _ in range(3):
             done = daemon.state.last_full_sync
@@ -286,7 +293,7 @@ async def test_daemon_never_logs_a_symlinked_etc_passwd(
 
         async def reported() -> bool:
             rows = await _fetch(
-                pg_url, f'SELECT errors::text FROM "{settings.db_schema}".workflow_sync_error'
+                pg_url, f'SELECT errors::text FROM "{settings.state_schema}".workflow_sync_error'
             )
             return any("symlink-escape" in r[0] for r in rows)
 

@@ -85,6 +85,7 @@ def _db_env(settings: Settings) -> dict[str, str]:
     return {
         "ATTUNE__DATABASE_URL": settings.database_url.get_secret_value(),
         "ATTUNE__DB_SCHEMA": settings.db_schema,
+        "ATTUNE__STATE_SCHEMA": settings.state_schema,
         "ATTUNE__STATE_DIR": str(settings.state_dir),
         "ATTUNE__PACKS_BASE_DIR": str(settings.packs_base_dir),
         "ATTUNE__LOG_FORMAT": "json",

@@ -30,10 +30,11 @@ def packsync(
 
 
 @pytest.fixture
-def db_env(pg_url: str, db_schema: str, tmp_path: Path) -> dict[str, str]:
+def db_env(pg_url: str, db_schema: str, state_schema: str, tmp_path: Path) -> dict[str, str]:
     return {
         "ATTUNE__DATABASE_URL": pg_url,
         "ATTUNE__DB_SCHEMA": db_schema,
+        "ATTUNE__STATE_SCHEMA": state_schema,
         "ATTUNE__STATE_DIR": str(tmp_path / "state"),
         "ATTUNE__LOG_FORMAT": "json",
     }

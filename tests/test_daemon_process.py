@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from packsync.config import Settings
 from tests.daemon_support import DaemonProcess, daemon_env, until, workflows
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
-async def _pack_counts(url: str, schema: str) -> dict[str, int]:
+async def _pack_counts(url: str, schema: str, table: str = "workflow_definition") -> dict[str, int]:
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
-            f'SELECT pack_ref, count(*) AS n FROM "{schema}".workflow_definition GROUP BY pack_ref'
+            f'SELECT pack_ref, count(*) AS n FROM "{schema}".{table} GROUP BY pack_ref'
         )
     except asyncpg.UndefinedTableError:
         return {}
@@ -28,9 +30,12 @@ async def _pack_counts(url: str, schema: str) -> dict[str, int]:
     return {r["pack_ref"]: r["n"] for r in rows}
 
 
+@pytest.mark.both_schemas
 async def test_sigterm_during_first_sync_exits_0_without_half_packs(
-    settings: Settings, pg_url: str, tmp_path: Path
+    settings: Settings, tmp_path: Path, check_db: Any
 ) -> None:
+    assert settings.database_url is not None
+    pg_url = settings.database_url.get_secret_value()
     base = settings.packs_base_dir
     make_core_pack(base)
     per_pack = 12
@@ -49,6 +54,9 @@ async def test_sigterm_during_first_sync_exits_0_without_half_packs(
     counts = await _pack_counts(pg_url, settings.db_schema)
     assert 0 < len(counts) < 80, "the sync should have been interrupted part-way"
     assert all(n == per_pack for n in counts.values()), counts  # no half-registered pack
+    # each workflow with its companion action, committed together
+    assert await _pack_counts(pg_url, settings.db_schema, "action") == counts
+    check_db()
     assert not any("Traceback" in line for line in proc.raw), "".join(proc.raw)[-3000:]
     assert proc.events("packsync daemon stopped")
     assert not any("s3cr3t-pw" in line for line in proc.raw)  # secrets never reach logs

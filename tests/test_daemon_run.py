@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,10 @@ from tests.daemon_support import (
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
-async def test_changes_on_disk_reach_the_database(settings: Settings, pg_url: str) -> None:
+@pytest.mark.both_schemas
+async def test_changes_on_disk_reach_the_database(settings: Settings, check_db: Any) -> None:
+    assert settings.database_url is not None
+    url = settings.database_url.get_secret_value()
     base = settings.packs_base_dir
     make_core_pack(base)
     make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
@@ -33,7 +37,7 @@ async def test_changes_on_disk_reach_the_database(settings: Settings, pg_url: st
     schema = s.db_schema
 
     async def labels() -> dict[str, str | None]:
-        return await workflows(pg_url, schema)
+        return await workflows(url, schema)
 
     async with InProcess(s) as daemon:
         await until(lambda: daemon.state.first_sync_done, what="first full sync")
@@ -80,6 +84,7 @@ async def test_changes_on_disk_reach_the_database(settings: Settings, pg_url: st
             if s.labels.get("trigger") == "watch" and s.labels.get("outcome") == "ok"
         ]
         assert watch_ok[0].value >= 4
+    check_db()  # what the daemon left is what Attune's registrar would have written
 
 
 async def _has(labels, ref: str, label: str) -> bool:  # type: ignore[no-untyped-def]

@@ -96,10 +96,10 @@ async def test_sync_run_history_is_pruned(
     settings: Settings, pool: asyncpg.Pool, packs: Path
 ) -> None:
     service = SyncService(settings.model_copy(update={"sync_run_history": 3}), pool)
-    make_pack(packs, "p", {"a.yaml": workflow_yaml()})
+    make_pack(packs, "pk", {"a.yaml": workflow_yaml()})
     await service.sync_all(trigger="startup")
     for trigger in ("watch", "api", "signal", "reconcile"):
-        await service.sync_pack("p", trigger=trigger)
+        await service.sync_pack("pk", trigger=trigger)
     async with pool.acquire() as conn:
         runs = await conn.fetch("SELECT pack_ref, trigger, outcome FROM sync_run ORDER BY id")
     assert [(r["trigger"], r["outcome"]) for r in runs] == [

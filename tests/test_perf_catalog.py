@@ -29,33 +29,33 @@ def settled_clock() -> int:
 
 
 def test_real_clock_sees_an_action_added_right_after_a_lookup(tmp_path: Path) -> None:
-    make_pack(tmp_path, "b", {}, actions={"old.yaml": "name: old\n"})
+    make_pack(tmp_path, "pb", {}, actions={"old.yaml": "name: old\n"})
     cache = CatalogCache(tmp_path)
-    assert not cache.view().has_action("b.new")
-    write(tmp_path / "b" / "actions" / "new.yaml", "name: new\n")  # same timestamp tick, likely
-    assert cache.view().has_action("b.new")
+    assert not cache.view().has_action("pb.new")
+    write(tmp_path / "pb" / "actions" / "new.yaml", "name: new\n")  # same timestamp tick, likely
+    assert cache.view().has_action("pb.new")
     # fresh stamps are never trusted: each lookup re-listed the pack
     assert cache.listings == 2
 
 
 def test_trusted_stamps_skip_the_listing_and_still_see_every_change(tmp_path: Path) -> None:
-    root = make_pack(tmp_path, "b", {"flow.yaml": workflow_yaml()}, actions={"a.yaml": "x: 1\n"})
+    root = make_pack(tmp_path, "pb", {"flow.yaml": workflow_yaml()}, actions={"a.yaml": "x: 1\n"})
     cache = CatalogCache(tmp_path, clock_ns=settled_clock)
-    assert cache.view().actions_by_pack["b"] == {"b.a", "b.flow"}
-    assert cache.view().has_action("b.a") and cache.listings == 1  # second lookup: stamp only
+    assert cache.view().actions_by_pack["pb"] == {"pb.a", "pb.flow"}
+    assert cache.view().has_action("pb.a") and cache.listings == 1  # second lookup: stamp only
 
     write(root / "actions" / "added.yaml", "x: 1\n")
-    assert cache.view().has_action("b.added") and cache.listings == 2
+    assert cache.view().has_action("pb.added") and cache.listings == 2
 
     (root / "actions" / "a.yaml").rename(root / "actions" / "renamed.yml")
     packs = cache.view().actions_by_pack
-    assert "b.renamed" in packs["b"] and "b.a" not in packs["b"]
+    assert "pb.renamed" in packs["pb"] and "pb.a" not in packs["pb"]
 
     (root / "workflows" / "flow.yaml").unlink()
-    assert not cache.view().has_action("b.flow")
+    assert not cache.view().has_action("pb.flow")
 
     write(root / "actions" / "workflows" / "nested.workflow.yaml", workflow_yaml())
-    assert cache.view().has_action("b.nested")  # actions/workflows/ did not exist before
+    assert cache.view().has_action("pb.nested")  # actions/workflows/ did not exist before
 
     # rsync -t puts the folder's mtime back after writing into it; ctime still moves
     actions = root / "actions"
@@ -63,22 +63,22 @@ def test_trusted_stamps_skip_the_listing_and_still_see_every_change(tmp_path: Pa
     write(actions / "sneaky.yaml", "x: 1\n")
     os.utime(actions, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert actions.stat().st_mtime_ns == before.st_mtime_ns
-    assert cache.view().has_action("b.sneaky")
+    assert cache.view().has_action("pb.sneaky")
     assert cache.listings == 6
 
 
 def test_a_stamp_as_new_as_the_lookup_is_never_trusted(tmp_path: Path) -> None:
     """The racy case: a change in the same timestamp tick as the listing would
     leave the stamp unchanged, so a fresh stamp makes every lookup list again."""
-    root = make_pack(tmp_path, "b", {}, actions={"a.yaml": "x: 1\n"})
+    root = make_pack(tmp_path, "pb", {}, actions={"a.yaml": "x: 1\n"})
     newest = max(p.stat().st_ctime_ns for p in (root, root / "actions"))
     racy = CatalogCache(tmp_path, clock_ns=lambda: newest + 50_000_000)  # 50 ms later
     for _ in range(3):
-        assert racy.view().has_action("b.a")
+        assert racy.view().has_action("pb.a")
     assert racy.listings == 3
     trusted = CatalogCache(tmp_path, clock_ns=lambda: newest + 200_000_000)
     for _ in range(3):
-        assert trusted.view().has_action("b.a")
+        assert trusted.view().has_action("pb.a")
     assert trusted.listings == 1
 
 
@@ -97,14 +97,14 @@ def test_whole_second_stamps_get_a_wider_margin() -> None:
 
 def test_packs_appear_vanish_and_are_replaced(tmp_path: Path) -> None:
     cache = CatalogCache(tmp_path, clock_ns=settled_clock)
-    assert not cache.view().has_pack("c")
-    make_pack(tmp_path, "c", {}, actions={"x.yaml": "x: 1\n"})
-    assert cache.view().has_action("c.x")
-    os.rename(tmp_path / "c", tmp_path / "c-old")
-    assert not cache.view().has_pack("c")
-    make_pack(tmp_path, "c", {}, actions={"y.yaml": "y: 1\n"})
+    assert not cache.view().has_pack("pc")
+    make_pack(tmp_path, "pc", {}, actions={"x.yaml": "x: 1\n"})
+    assert cache.view().has_action("pc.x")
+    os.rename(tmp_path / "pc", tmp_path / "c-old")
+    assert not cache.view().has_pack("pc")
+    make_pack(tmp_path, "pc", {}, actions={"y.yaml": "y: 1\n"})
     view = cache.view()
-    assert view.has_action("c.y") and not view.has_action("c.x")
+    assert view.has_action("pc.y") and not view.has_action("pc.x")
     (tmp_path / "plain").write_text("a file, not a pack")
     assert not cache.view().has_pack("plain")
 
@@ -161,7 +161,7 @@ def test_forget_makes_the_next_lookup_list_again(tmp_path: Path) -> None:
 
 
 def test_concurrent_lookups_while_files_are_added(tmp_path: Path) -> None:
-    make_pack(tmp_path, "b", {}, actions={"a0.yaml": "x: 1\n"})
+    make_pack(tmp_path, "pb", {}, actions={"a0.yaml": "x: 1\n"})
     cache = CatalogCache(tmp_path)
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -170,7 +170,7 @@ def test_concurrent_lookups_while_files_are_added(tmp_path: Path) -> None:
         try:
             while not stop.is_set():
                 view = cache.view()
-                assert view.has_pack("b") and view.has_action("b.a0")
+                assert view.has_pack("pb") and view.has_action("pb.a0")
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -178,12 +178,12 @@ def test_concurrent_lookups_while_files_are_added(tmp_path: Path) -> None:
     for t in threads:
         t.start()
     for i in range(1, 40):
-        write(tmp_path / "b" / "actions" / f"a{i}.yaml", "x: 1\n")
+        write(tmp_path / "pb" / "actions" / f"a{i}.yaml", "x: 1\n")
     stop.set()
     for t in threads:
         t.join(timeout=10)
     assert not errors
-    assert cache.view().actions_by_pack["b"] == {f"b.a{i}" for i in range(40)}
+    assert cache.view().actions_by_pack["pb"] == {f"pb.a{i}" for i in range(40)}
 
 
 # ---------------------------------------------------------------- through the service
@@ -215,19 +215,19 @@ async def test_action_added_to_another_pack_is_seen_by_the_next_sync(
 ) -> None:
     cache = CatalogCache(packs, clock_ns=settled_clock)
     service = SyncService(settings, pool, catalog=cache)
-    make_pack(packs, "b", {}, actions={"old.yaml": "name: old\n"})
-    make_pack(packs, "a", {"go.yaml": CALLS_B_NEW.format(label="v1", action="b.new")})
+    make_pack(packs, "pb", {}, actions={"old.yaml": "name: old\n"})
+    make_pack(packs, "pa", {"go.yaml": CALLS_B_NEW.format(label="v1", action="pb.new")})
     await service.sync_all(trigger="startup")
-    assert await error_codes(pool, "a") == {"workflows/go.yaml": ["unknown-action"]}
-    result = await service.sync_pack("a", trigger="watch")  # b unchanged: trusted stamp
+    assert await error_codes(pool, "pa") == {"workflows/go.yaml": ["unknown-action"]}
+    result = await service.sync_pack("pa", trigger="watch")  # b unchanged: trusted stamp
     assert result.outcome == "errors"
     listed = cache.listings
 
-    write(packs / "b" / "actions" / "new.yaml", "name: new\n")  # b is never synced here
-    result = await service.sync_pack("a", trigger="watch")
+    write(packs / "pb" / "actions" / "new.yaml", "name: new\n")  # b is never synced here
+    result = await service.sync_pack("pa", trigger="watch")
     assert result.outcome == "ok" and result.created == 1
-    assert await error_codes(pool, "a") == {}
-    assert (await labels(pool))["a.go"] == "v1"
+    assert await error_codes(pool, "pa") == {}
+    assert (await labels(pool))["pa.go"] == "v1"
     assert cache.listings == listed + 1  # b re-listed because its stamp moved
 
 
@@ -236,32 +236,32 @@ async def test_action_removed_from_another_pack_fails_the_next_change(
 ) -> None:
     cache = CatalogCache(packs, clock_ns=settled_clock)
     service = SyncService(settings, pool, catalog=cache)
-    make_pack(packs, "b", {}, actions={"old.yaml": "name: old\n"})
-    make_pack(packs, "a", {"go.yaml": CALLS_B_NEW.format(label="v1", action="b.old")})
+    make_pack(packs, "pb", {}, actions={"old.yaml": "name: old\n"})
+    make_pack(packs, "pa", {"go.yaml": CALLS_B_NEW.format(label="v1", action="pb.old")})
     assert (await service.sync_all(trigger="startup")).outcome == "ok"
 
-    (packs / "b" / "actions" / "old.yaml").unlink()
-    write(packs / "a" / "workflows" / "go.yaml", CALLS_B_NEW.format(label="v2", action="b.old"))
-    result = await service.sync_pack("a", trigger="watch")
+    (packs / "pb" / "actions" / "old.yaml").unlink()
+    write(packs / "pa" / "workflows" / "go.yaml", CALLS_B_NEW.format(label="v2", action="pb.old"))
+    result = await service.sync_pack("pa", trigger="watch")
     assert result.outcome == "errors" and result.failed == 1
-    assert await error_codes(pool, "a") == {"workflows/go.yaml": ["unknown-action"]}
-    assert (await labels(pool))["a.go"] == "v1"  # the last good version is kept
+    assert await error_codes(pool, "pa") == {"workflows/go.yaml": ["unknown-action"]}
+    assert (await labels(pool))["pa.go"] == "v1"  # the last good version is kept
 
 
 async def test_a_new_pack_folder_is_seen_by_the_next_sync(
     settings: Settings, pool: asyncpg.Pool, packs: Path
 ) -> None:
     service = SyncService(settings, pool, catalog=CatalogCache(packs, clock_ns=settled_clock))
-    make_pack(packs, "a", {"go.yaml": CALLS_B_NEW.format(label="v1", action="c.x")})
-    result = await service.sync_pack("a", trigger="watch")
+    make_pack(packs, "pa", {"go.yaml": CALLS_B_NEW.format(label="v1", action="pc.x")})
+    result = await service.sync_pack("pa", trigger="watch")
     assert result.outcome == "ok"  # an unknown pack only warns
     assert [d.code for w in result.workflows for d in w.warnings] == ["unknown-pack"]
 
-    make_pack(packs, "c", {}, actions={"y.yaml": "name: y\n"})  # c exists, without x
-    write(packs / "a" / "workflows" / "go.yaml", CALLS_B_NEW.format(label="v2", action="c.x"))
-    result = await service.sync_pack("a", trigger="watch")
+    make_pack(packs, "pc", {}, actions={"y.yaml": "name: y\n"})  # c exists, without x
+    write(packs / "pa" / "workflows" / "go.yaml", CALLS_B_NEW.format(label="v2", action="pc.x"))
+    result = await service.sync_pack("pa", trigger="watch")
     assert result.outcome == "errors"
-    assert await error_codes(pool, "a") == {"workflows/go.yaml": ["unknown-action"]}
+    assert await error_codes(pool, "pa") == {"workflows/go.yaml": ["unknown-action"]}
 
 
 async def test_every_sweep_lists_the_packs_it_looks_up_again(
@@ -269,12 +269,12 @@ async def test_every_sweep_lists_the_packs_it_looks_up_again(
 ) -> None:
     cache = CatalogCache(packs, clock_ns=settled_clock)
     service = SyncService(settings, pool, catalog=cache)
-    make_pack(packs, "b", {}, actions={"old.yaml": "name: old\n"})
-    make_pack(packs, "a", {"go.yaml": CALLS_B_NEW.format(label="v1", action="b.new")})
+    make_pack(packs, "pb", {}, actions={"old.yaml": "name: old\n"})
+    make_pack(packs, "pa", {"go.yaml": CALLS_B_NEW.format(label="v1", action="pb.new")})
     await service.sync_all(trigger="startup")
-    await service.sync_pack("a", trigger="watch")
+    await service.sync_pack("pa", trigger="watch")
     listed = cache.listings
-    await service.sync_pack("a", trigger="watch")  # failing file: parsed again, stamps trusted
+    await service.sync_pack("pa", trigger="watch")  # failing file: parsed again, stamps trusted
     assert cache.listings == listed
     await service.sync_all(trigger="reconcile")  # the failing file is parsed again in the sweep
     assert cache.listings == listed + 2  # a and b listed afresh, stamps or not

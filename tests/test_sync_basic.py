@@ -15,6 +15,9 @@ from tests.packfactory import make_core_pack, make_pack, workflow_yaml, write
 
 BROKEN = "version: '1.0'\ntasks: [\n"  # YAML syntax error
 
+# Every test here runs on packsync's bootstrap and on Attune's real schema.
+pytestmark = pytest.mark.both_schemas
+
 
 async def rows(pool: asyncpg.Pool, sql: str, *args: Any) -> list[dict[str, Any]]:
     async with pool.acquire() as conn:
@@ -22,11 +25,18 @@ async def rows(pool: asyncpg.Pool, sql: str, *args: Any) -> list[dict[str, Any]]
 
 
 async def workflow_state(pool: asyncpg.Pool) -> dict[str, tuple[Any, ...]]:
-    """ref → (id, xmin, updated, content_hash): any write changes xmin."""
+    """ref → (id, xmin, updated, content_hash, action xmin, state xmin): any
+    write to the workflow row, its action row or packsync's state changes one."""
     got = await rows(
-        pool, "SELECT ref, id, xmin::text AS x, updated, content_hash FROM workflow_definition"
+        pool,
+        "SELECT w.ref, w.id, w.xmin::text AS x, w.updated, m.content_hash,"
+        " a.xmin::text AS ax, m.xmin::text AS mx"
+        " FROM workflow_definition w LEFT JOIN managed_workflow m ON m.workflow_id = w.id"
+        " LEFT JOIN action a ON a.workflow_def = w.id",
     )
-    return {r["ref"]: (r["id"], r["x"], r["updated"], r["content_hash"]) for r in got}
+    return {
+        r["ref"]: (r["id"], r["x"], r["updated"], r["content_hash"], r["ax"], r["mx"]) for r in got
+    }
 
 
 async def pack_state(pool: asyncpg.Pool) -> dict[str, tuple[Any, ...]]:
@@ -51,7 +61,7 @@ def demo(packs: Path) -> Path:
 
 
 async def test_cold_sync_registers_pack_and_workflows(
-    service: SyncService, pool: asyncpg.Pool, settings: Settings, demo: Path
+    service: SyncService, pool: asyncpg.Pool, settings: Settings, demo: Path, check_db: Any
 ) -> None:
     result = await service.sync_pack("demo", trigger="cli")
     assert result.outcome == "ok", result.diagnostics
@@ -60,13 +70,29 @@ async def test_cold_sync_registers_pack_and_workflows(
     assert all(w.id is not None and w.change == "created" for w in result.workflows)
     pack = (await rows(pool, "SELECT * FROM pack WHERE ref = 'demo'"))[0]
     assert pack["storage_path"] == str(settings.packs_base_dir / "demo")
-    assert pack["sync_group"] == "default" and pack["version"] == "1.0.0"
-    assert pack["checksum"]
-    wf = (await rows(pool, "SELECT * FROM workflow_definition WHERE ref = 'demo.release'"))[0]
+    assert pack["version"] == "1.0.0" and pack["label"] == "Demo"
+    managed = (await rows(pool, "SELECT * FROM managed_pack WHERE pack_ref = 'demo'"))[0]
+    assert managed["sync_group"] == "default" and managed["checksum"]
+    assert managed["created_pack_id"] == pack["id"]  # packsync created the pack row
+    wf = (
+        await rows(
+            pool,
+            "SELECT w.*, m.file_path, m.source, m.action_id FROM workflow_definition w"
+            " JOIN managed_workflow m ON m.workflow_id = w.id WHERE w.ref = 'demo.release'",
+        )
+    )[0]
     assert wf["file_path"] == "actions/workflows/release.workflow.yaml"
     assert wf["source"] == "file" and wf["pack"] == pack["id"] and wf["label"] == "Release"
     assert isinstance(wf["definition"], dict) and wf["definition"]
     assert wf["param_schema"]["type"] == "object"
+    # the companion action, as Attune's registrar writes it
+    action = (await rows(pool, "SELECT * FROM action WHERE workflow_def = $1", wf["id"]))[0]
+    assert action["id"] == wf["action_id"] and action["ref"] == "demo.release"
+    assert action["entrypoint"] == "workflows/release.workflow.yaml"
+    assert (action["runtime"], action["is_adhoc"], action["label"]) == (None, False, "Release")
+    assert action["param_schema"] == wf["param_schema"] and action["out_schema"] is None
+    assert len(await rows(pool, "SELECT id FROM action")) == 3
+    check_db()
     runs = await rows(pool, "SELECT * FROM sync_run")
     assert [(r["pack_ref"], r["trigger"], r["created"]) for r in runs] == [("demo", "cli", 3)]
 
@@ -101,6 +127,8 @@ async def test_changed_file_updates_only_that_row(
     write(demo / "workflows" / "deploy.yaml", workflow_yaml("Deploy v2"))
     result = await service.sync_pack("demo", trigger="watch")
     assert (result.updated, result.unchanged, result.created) == (1, 2, 0)
+    action = await rows(pool, "SELECT label FROM action WHERE ref = 'demo.deploy'")
+    assert action == [{"label": "Deploy v2"}]  # the companion action follows
     after = await workflow_state(pool)
     assert after["demo.deploy"][0] == before["demo.deploy"][0]  # same id
     assert after["demo.deploy"][1] != before["demo.deploy"][1]
@@ -110,7 +138,7 @@ async def test_changed_file_updates_only_that_row(
 
 
 async def test_removed_file_removes_its_workflow(
-    service: SyncService, pool: asyncpg.Pool, demo: Path
+    service: SyncService, pool: asyncpg.Pool, demo: Path, check_db: Any
 ) -> None:
     await service.sync_pack("demo", trigger="cli")
     (demo / "workflows" / "build.yml").unlink()
@@ -118,6 +146,10 @@ async def test_removed_file_removes_its_workflow(
     assert result.deleted == 1 and result.outcome == "ok"
     assert [w.ref for w in result.workflows if w.change == "deleted"] == ["demo.build"]
     assert set(await workflow_state(pool)) == {"demo.deploy", "demo.release"}
+    actions = await rows(pool, "SELECT ref FROM action ORDER BY ref")
+    assert [a["ref"] for a in actions] == ["demo.deploy", "demo.release"]  # with its action
+    assert len(await rows(pool, "SELECT 1 FROM managed_workflow")) == 2
+    check_db()
 
 
 async def test_invalid_file_keeps_last_good_row_then_clears_error(

@@ -62,6 +62,7 @@ async def test_two_processes_sync_one_pack(
         **os.environ,
         "ATTUNE__DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
         "ATTUNE__DB_SCHEMA": settings.db_schema,
+        "ATTUNE__STATE_SCHEMA": settings.state_schema,
         "ATTUNE__PACKS_BASE_DIR": str(packs),
         "ATTUNE__STATE_DIR": str(tmp_path / "state"),
     }

@@ -37,7 +37,8 @@ async def test_groups_do_not_purge_each_other(
     make_pack(tmp_path / "b", "bpack", {"y.yaml": workflow_yaml()})
     await host_a.sync_all(trigger="startup")
     await host_b.sync_all(trigger="startup")
-    groups = {r["ref"]: r["sync_group"] for r in await fetch(pool, "SELECT * FROM pack")}
+    managed = await fetch(pool, "SELECT * FROM managed_pack")
+    groups = {r["pack_ref"]: r["sync_group"] for r in managed}
     assert groups == {"apack": "host-a", "bpack": "host-b"}
     # B's sweep never sees apack on its disk, and must not delete it (or refuse it)
     report = await host_b.sync_all(trigger="reconcile")
@@ -77,16 +78,33 @@ async def test_pack_owned_by_another_group_is_a_conflict(
 
 
 async def insert_api_workflow(pool: asyncpg.Pool, pack: str, ref: str) -> int:
-    async with pool.acquire() as conn:
-        return int(
-            await conn.fetchval(
-                """INSERT INTO workflow_definition (ref, pack, pack_ref, label, definition, source)
-                   SELECT $2, id, ref, 'api made', '{"tasks": []}'::jsonb, 'api'
-                   FROM pack WHERE ref = $1 RETURNING id""",
-                pack,
-                ref,
-            )
+    """A workflow as packsync's API writes it: the row, its companion action and
+    packsync's record (`source = 'api'`)."""
+    async with pool.acquire() as conn, conn.transaction():
+        wid, pack_id = await conn.fetchrow(
+            """INSERT INTO workflow_definition (ref, pack, pack_ref, label, version, definition)
+               SELECT $2, id, ref, 'api made', '1.0', '{"tasks": []}'::jsonb
+               FROM pack WHERE ref = $1 RETURNING id, pack""",
+            pack,
+            ref,
         )
+        action = await conn.fetchval(
+            "INSERT INTO action (ref, pack, pack_ref, label, entrypoint, workflow_def)"
+            " VALUES ($1, $2, $3, 'api made', 'workflows/x.workflow.yaml', $4) RETURNING id",
+            ref,
+            pack_id,
+            pack,
+            wid,
+        )
+        await conn.execute(
+            "INSERT INTO managed_workflow (workflow_id, ref, pack_ref, action_id, source)"
+            " VALUES ($1, $2, $3, $4, 'api')",
+            wid,
+            ref,
+            pack,
+            action,
+        )
+        return int(wid)
 
 
 async def test_api_rows_are_never_touched(
@@ -109,7 +127,11 @@ async def test_api_rows_are_never_touched(
     shutil.rmtree(packs / "one")
     removed = await service.sync_pack("one", trigger="watch")
     assert removed.outcome == "removed" and removed.deleted == 1
-    rows = await fetch(pool, "SELECT ref, source FROM workflow_definition WHERE pack_ref = 'one'")
+    rows = await fetch(
+        pool,
+        "SELECT w.ref, m.source FROM workflow_definition w"
+        " JOIN managed_workflow m ON m.workflow_id = w.id WHERE w.pack_ref = 'one'",
+    )
     assert rows == [{"ref": "one.from_api", "source": "api"}]
     assert (
         await fetch(pool, "SELECT xmin::text AS x FROM workflow_definition WHERE id = $1", api_id)

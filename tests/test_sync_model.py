@@ -71,8 +71,8 @@ async def test_database_follows_the_model(
                 rows = {
                     r["file_path"]: r["content_hash"]
                     for r in await conn.fetch(
-                        "SELECT file_path, content_hash FROM workflow_definition"
-                        " WHERE pack_ref = $1",
+                        "SELECT m.file_path, m.content_hash FROM workflow_definition w"
+                        " JOIN managed_workflow m ON m.workflow_id = w.id WHERE w.pack_ref = $1",
                         ref,
                     )
                 }

@@ -1,4 +1,5 @@
-"""Create, update and delete API-sourced workflows (`source = 'api'`).
+"""Create, update and delete API-sourced workflows (`source = 'api'`), each
+with its companion action row, as Attune's registrar writes them.
 
 The API is a second way into the same table, so it must hold the same line
 as file sync: a body is validated by the very validator that checks files
@@ -26,11 +27,12 @@ import structlog
 
 from packsync.config import Settings
 from packsync.db import api_queries as sql
-from packsync.db import queries
+from packsync.db import queries, reads
 from packsync.diagnostics import Diagnostic, Severity, error, has_errors
 from packsync.pipeline.load import build_catalog
 from packsync.pipeline.model import HostCatalog, ParsedWorkflow, ScanResult
 from packsync.pipeline.parse import validate_definition
+from packsync.pipeline.register import companion_entrypoint
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +87,18 @@ class FileManaged(ApiWorkflowError):
         )
         self.ref = ref
         self.file = file
+
+
+class AttuneManaged(ApiWorkflowError):
+    """The workflow was written by Attune itself (its API, UI or pack loader):
+    packsync never changes it."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(
+            f"workflow '{ref}' was registered by Attune itself (its API, UI or pack "
+            "loader), not through packsync; change it in Attune"
+        )
+        self.ref = ref
 
 
 class RefMismatch(ApiWorkflowError):
@@ -188,8 +202,12 @@ class ApiWorkflowService:
     async def _validate(
         self, doc: dict[str, Any], origin: dict[str, str], *, pack_ref: str, ref: str
     ) -> ParsedWorkflow:
+        registered = await reads.registered_actions(self.pool)
+
         def work() -> ParsedWorkflow:
             catalog = host_catalog(self.settings.packs_base_dir)
+            for pack, refs in registered.items():  # packs registered in Attune, not on this host
+                catalog.actions_by_pack.setdefault(pack, set(refs))
             # The workflow itself is an action of its pack (type: workflow tasks may call it).
             catalog.actions_by_pack.setdefault(pack_ref, set()).add(ref)
             return validate_document(doc, pack_ref=pack_ref, ref=ref, catalog=catalog)
@@ -239,8 +257,15 @@ class ApiWorkflowService:
             pack = await conn.fetchrow(sql.PACK_BY_REF, pack_ref)
             if pack is None:
                 raise PackNotFound(pack_ref)
+            if await conn.fetchval(sql.ACTION_REF_TAKEN, ref):
+                raise DuplicateRef(ref, None)
             row_id = await conn.fetchval(
-                sql.INSERT_API_WORKFLOW, ref, pack["id"], pack_ref, *_columns(parsed)
+                sql.INSERT_API_WORKFLOW,
+                ref,
+                pack["id"],
+                pack_ref,
+                *_columns(parsed),
+                companion_entrypoint(ref, pack_ref),
             )
             if row_id is None:
                 existing = await conn.fetchrow(sql.WORKFLOW_OWNER, ref)
@@ -254,8 +279,11 @@ class ApiWorkflowService:
             if await conn.fetchrow(sql.PACK_BY_REF, pack_ref) is None:
                 raise PackNotFound(pack_ref)
             existing = await conn.fetchrow(sql.WORKFLOW_OWNER, ref)
+            action_taken = await conn.fetchval(sql.ACTION_REF_TAKEN, ref)
         if existing is not None:
             raise self._duplicate(ref, existing)
+        if action_taken:
+            raise DuplicateRef(ref, None)
 
     def _duplicate(self, ref: str, row: Mapping[str, Any] | None) -> DuplicateRef:
         if row is not None and row["source"] == "file":
@@ -270,6 +298,8 @@ class ApiWorkflowService:
     def _writable(self, ref: str, row: Mapping[str, Any] | None) -> Mapping[str, Any]:
         if row is None:
             raise WorkflowNotFound(ref)
+        if row["source"] == "attune":
+            raise AttuneManaged(ref)
         if row["source"] != "api":
             raise FileManaged(ref, self.file_of(row["pack_ref"], row["file_path"]))
         return row
@@ -323,12 +353,13 @@ class ApiWorkflowService:
 
 def _columns(parsed: ParsedWorkflow) -> tuple[Any, ...]:
     """label, description, version, param_schema, out_schema, definition, tags,
-    enabled, content hash: the column values of a validated document."""
+    enabled, content hash: the column values of a validated document (label and
+    version fall back as Attune's NOT NULL columns need: the ref's name, '')."""
     definition = parsed.definition or {}
     return (
-        parsed.label,
+        parsed.label or parsed.ref.rsplit(".", 1)[-1],
         parsed.description,
-        parsed.version,
+        parsed.version or "",
         parsed.param_schema,
         parsed.out_schema,
         definition,

@@ -18,7 +18,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +70,11 @@ class Settings(BaseSettings):
     packs_base_dir: Path = Path("/opt/attune/packs")
     database_url: SecretStr | None = None
     db_schema: str = "attune"
+    # packsync's own state (ownership, content hashes, errors, history).
+    state_schema: str = "packsync"
+    # A pack folder with no Attune pack row: create the row (true) or wait with
+    # a `pack-not-registered` diagnostic until Attune registers the pack (false).
+    create_packs: bool = True
     state_dir: Path = Field(default_factory=default_state_dir)
     skip_validation_errors: bool = True
     update_existing: bool = True
@@ -93,11 +106,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sync_group: str = Field(default="default", min_length=1, max_length=200)
 
-    @field_validator("db_schema")
+    @field_validator("db_schema", "state_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
         if not _IDENTIFIER.match(value):
-            raise ValueError("db_schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
+            raise ValueError("must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
         return value
 
     @field_validator("database_url")
@@ -114,6 +127,15 @@ class Settings(BaseSettings):
                 "not a PostgreSQL URL: expected postgresql://user:password@host:5432/dbname"
             )
         return value
+
+    @model_validator(mode="after")
+    def _schemas_differ(self) -> Settings:
+        if self.state_schema == self.db_schema:
+            raise ValueError(
+                f"state_schema must differ from db_schema ({self.db_schema!r}): packsync "
+                "keeps its own tables apart from Attune's"
+            )
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

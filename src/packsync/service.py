@@ -26,11 +26,12 @@ import asyncpg
 import structlog
 
 from packsync.config import Settings
-from packsync.db import queries
+from packsync.db import queries, reads
 from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
 from packsync.guard import BASE_MISSING, DeletionGuard, deletable
 from packsync.pipeline.catalog import CatalogCache
+from packsync.pipeline.links import ActionLink, action_links
 from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
 from packsync.pipeline.plan import (
     NOT_FOUND,
@@ -59,6 +60,8 @@ from packsync.store import WorkflowStore
 _log = structlog.get_logger()
 # Seconds between the attempts of a pack transaction whose connection dropped.
 _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
+# Seconds a single-pack sync may reuse the last read of Attune's action refs.
+_REGISTERED_ACTIONS_TTL = 2.0
 
 
 class SyncService(WorkflowStore):
@@ -75,6 +78,19 @@ class SyncService(WorkflowStore):
         # to them, re-listed only when their folders changed, and every stamp
         # is dropped at the start of a sweep (pipeline/catalog.py has the rule).
         self._catalog = CatalogCache(settings.packs_base_dir) if catalog is None else catalog
+        # pack ref → action refs in Attune's `action` table: the action-existence
+        # answer for packs not on this host. Read at every sweep; a single-pack
+        # sync reuses a read younger than _REGISTERED_ACTIONS_TTL (a storm of
+        # watch events costs one read per interval, not one per pack).
+        self._registered_actions: dict[str, frozenset[str]] = {}
+        self._registered_actions_at: float | None = None
+
+    async def _read_registered_actions(self, *, fresh: bool) -> None:
+        now = time.monotonic()
+        at = self._registered_actions_at
+        if fresh or at is None or now - at > _REGISTERED_ACTIONS_TTL:
+            self._registered_actions = await reads.registered_actions(self.pool)
+            self._registered_actions_at = now
 
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
@@ -94,6 +110,7 @@ class SyncService(WorkflowStore):
             return result
         started = datetime.now(UTC)
         clock = time.monotonic()
+        await self._read_registered_actions(fresh=False)
         result = await self._sync_one(ref, refusal=None, decided=False)
         await self._record_run(
             ref, trigger, started, result.outcome, result.message, result.counts()
@@ -136,6 +153,7 @@ class SyncService(WorkflowStore):
             on_disk if names is not None else None, allow_mass_delete
         )
         self._catalog.forget()  # the sweep re-lists every pack it looks up
+        await self._read_registered_actions(fresh=True)
         wanted = set(on_disk) | set(gone)
         if only is not None:
             wanted = (wanted & set(only)) | set(only)
@@ -201,6 +219,7 @@ class SyncService(WorkflowStore):
             pack_root=str(base / ref),
             skip_validation_errors=self.settings.skip_validation_errors,
             update_existing=self.settings.update_existing,
+            create_packs=self.settings.create_packs,
         )
 
     def _load_and_plan(
@@ -209,17 +228,21 @@ class SyncService(WorkflowStore):
         """`_load`, then `plan_pack`, both in the worker thread: CPU work that
         grows with the pack never runs on the event loop. A planning error is
         raised as `_PlanBug` so the caller does not mistake it for a load error."""
-        loaded = self._load(ref, registered)
-        if not isinstance(loaded, LoadedPack):
-            return loaded
+        found = self._load(ref, registered)
+        if not isinstance(found, tuple):
+            return found
+        loaded, links = found
         try:
-            return plan_pack(registered, loaded, opts)
+            return plan_pack(registered, loaded, opts, links)
         except Exception as exc:
             raise _PlanBug(exc) from exc
 
-    def _load(self, ref: str, registered: RegisteredPack) -> LoadedPack | PackResult | None:
+    def _load(
+        self, ref: str, registered: RegisteredPack
+    ) -> tuple[LoadedPack, dict[str, ActionLink]] | PackResult | None:
         """Scan + parse one pack (blocking: runs in a worker thread). Returns
-        None when the folder is gone, a PackResult when nothing changed.
+        None when the folder is gone, a PackResult when nothing changed, else
+        the loaded pack and its action-linked workflows.
 
         The host catalog is a view that looks up only the packs this pack's
         workflows refer to (never a listing of every pack per sync: quadratic
@@ -233,10 +256,11 @@ class SyncService(WorkflowStore):
         unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
         if unchanged is not None:
             return unchanged
-        catalog = self._catalog.view()
+        catalog = self._catalog.view(self._registered_actions)
         packs = catalog.actions_by_pack
         packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
-        return load_pack(scanned, catalog, known=registered.known())
+        links = action_links(scanned)
+        return load_pack(scanned, catalog, known=registered.known(links)), links
 
     async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
         """One pack, one transaction. `refusal`: the sweep's guard decision for a
@@ -398,7 +422,7 @@ def _is_data_error(exc: asyncpg.PostgresError) -> bool:
 
 
 def _has_rows(registered: RegisteredPack) -> bool:
-    return registered.row is not None or bool(registered.file_rows())
+    return registered.registered or bool(registered.file_rows())
 
 
 def _internal_error(ref: str, pack_root: str, exc: Exception) -> PackResult:

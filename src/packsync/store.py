@@ -14,6 +14,7 @@ import structlog
 
 from packsync.config import Settings
 from packsync.db import queries, reads
+from packsync.pipeline.register import release_pack
 from packsync.results import PackOwnedElsewhere, WorkflowDetail, WorkflowSummary
 
 _log = structlog.get_logger("packsync.service")
@@ -26,9 +27,10 @@ class WorkflowStore:
 
     # ------------------------------------------------------------------ manual delete
     async def delete_pack(self, ref: str) -> int:
-        """Delete the pack's file-sourced workflows (and the pack row when no api
-        rows remain). A pack of another sync_group raises PackOwnedElsewhere.
-        The next sync re-creates it if its folder is still on disk."""
+        """Delete the pack's file-sourced workflows with their action rows (and
+        the pack row when packsync created it and nothing else uses it). A pack
+        of another sync_group raises PackOwnedElsewhere. The next sync re-creates
+        it if its folder is still on disk."""
         group = self.settings.sync_group
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
@@ -36,7 +38,7 @@ class WorkflowStore:
             if owner is not None and owner != group:
                 raise PackOwnedElsewhere(ref, owner)
             deleted = await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)
-            await conn.execute(queries.DELETE_PACK_IF_EMPTY, ref, group)
+            await release_pack(conn, ref, group)
             await conn.execute(queries.CLEAR_PACK_ERRORS, ref, group)
         _log.info("pack deleted", pack=ref, workflows=len(deleted))
         return len(deleted)

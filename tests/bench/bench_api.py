@@ -79,6 +79,7 @@ async def run(args: argparse.Namespace, tmp: Path, url: str) -> None:
         packs_base_dir=base,
         database_url=url,
         db_schema="bench_api",
+        state_schema="bench_api_state",
         state_dir=tmp,
         api_token=SecretStr("bench"),
     )
@@ -86,7 +87,8 @@ async def run(args: argparse.Namespace, tmp: Path, url: str) -> None:
     try:
         async with pool.acquire() as conn:
             await conn.execute("DROP SCHEMA IF EXISTS bench_api CASCADE")
-        await migrate(pool, settings.db_schema)
+            await conn.execute("DROP SCHEMA IF EXISTS bench_api_state CASCADE")
+        await migrate(pool, settings.db_schema, settings.state_schema)
         report = await SyncService(settings, pool).sync_all(trigger="cli")
         total = report.totals["created"]
         app = build_app(settings, pool)

@@ -57,6 +57,7 @@ async def bench(args: argparse.Namespace, url: str, work: Path) -> list[tuple[st
         packs_base_dir=base,
         database_url=SecretStr(url),
         db_schema=schema,
+        state_schema=f"{schema}_s",
         state_dir=work / "state",
         debounce_seconds=args.debounce,
         debounce_max_wait_seconds=args.max_wait,

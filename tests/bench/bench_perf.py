@@ -97,13 +97,17 @@ async def service_part(args: argparse.Namespace, tmp: Path, url: str) -> list[Ro
     files = generate(base, args.packs, args.per_pack)
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     settings = Settings(
-        packs_base_dir=base, database_url=SecretStr(url), db_schema=schema, state_dir=tmp
+        packs_base_dir=base,
+        database_url=SecretStr(url),
+        db_schema=schema,
+        state_schema=f"{schema}_s",
+        state_dir=tmp,
     )
     pool = await create_pool(settings)
     rows: list[Row] = []
     n = args.packs * args.per_pack
     try:
-        await migrate(pool, schema)
+        await migrate(pool, schema, f"{schema}_s")
         service = SyncService(settings, pool)
         t = time.perf_counter()
         cold = await service.sync_all(trigger="cli")
@@ -190,6 +194,7 @@ async def daemon_part(args: argparse.Namespace, tmp: Path, url: str) -> list[Row
         packs_base_dir=base,
         database_url=SecretStr(url),
         db_schema=schema,
+        state_schema=f"{schema}_s",
         state_dir=tmp / "state",
         debounce_seconds=args.debounce,
         debounce_max_wait_seconds=5.0,

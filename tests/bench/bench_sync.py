@@ -68,13 +68,20 @@ async def run(args: argparse.Namespace, tmp: Path, url: str) -> list[tuple[str, 
     base = tmp / "packs"
     base.mkdir()
     files = generate(base, args.packs, args.per_pack)
-    settings = Settings(packs_base_dir=base, database_url=url, db_schema="bench", state_dir=tmp)
+    settings = Settings(
+        packs_base_dir=base,
+        database_url=url,
+        db_schema="bench",
+        state_schema="bench_state",
+        state_dir=tmp,
+    )
     pool = await create_pool(settings)
     rows: list[tuple[str, float, str]] = []
     try:
         async with pool.acquire() as conn:
             await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
-        await migrate(pool, "bench")
+            await conn.execute("DROP SCHEMA IF EXISTS bench_state CASCADE")
+        await migrate(pool, "bench", "bench_state")
         service = SyncService(settings, pool)
         t = time.perf_counter()
         cold = await service.sync_all(trigger="cli")

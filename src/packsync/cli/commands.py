@@ -39,14 +39,14 @@ def _with_service(
     migrate_first: bool = True,
 ) -> int:
     from packsync.db.connection import DatabaseUnavailable, create_pool, is_connection_error
-    from packsync.db.migrate import migrate
+    from packsync.db.migrate import AttuneSchemaError, migrate
     from packsync.service import SyncService
 
     async def go() -> int:
         pool = await create_pool(settings)
         try:
             if migrate_first and not getattr(args, "no_migrate", False):
-                await migrate(pool, settings.db_schema)
+                await migrate(pool, settings.db_schema, settings.state_schema)
             return await work(SyncService(settings, pool))
         finally:
             await pool.close()
@@ -56,6 +56,9 @@ def _with_service(
     except DatabaseUnavailable as exc:
         print(f"packsync: database unreachable: {exc}", file=sys.stderr)
         return exitcodes.DATABASE_UNREACHABLE
+    except AttuneSchemaError as exc:
+        print(f"packsync: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
     except Exception as exc:
         if is_connection_error(exc):
             print(f"packsync: lost the database connection: {exc}", file=sys.stderr)
@@ -283,7 +286,7 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
     from packsync.db.migrate import migrate as apply
 
     async def work(service: Any) -> int:
-        applied = await apply(service.pool, settings.db_schema)
+        applied = await apply(service.pool, settings.db_schema, settings.state_schema)
         print(
             f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
         )

@@ -75,6 +75,11 @@ def _db_opts() -> argparse.ArgumentParser:
         help=_setting_help("PostgreSQL URL; unset: embedded PostgreSQL", "database_url"),
     )
     g.add_argument(
+        "--state-schema",
+        metavar="NAME",
+        help=_setting_help("schema of packsync's own state", "state_schema"),
+    )
+    g.add_argument(
         "--db-schema", metavar="NAME", help=_setting_help("schema of Attune's tables", "db_schema")
     )
     g.add_argument(
@@ -278,6 +283,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "packs_base_dir": getattr(args, "packs_base_dir", None),
         "database_url": getattr(args, "database_url", None),
         "db_schema": getattr(args, "db_schema", None),
+        "state_schema": getattr(args, "state_schema", None),
         "state_dir": getattr(args, "state_dir", None),
         "sync_group": getattr(args, "sync_group", None),
         "log_level": getattr(args, "log_level", None),

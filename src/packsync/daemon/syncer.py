@@ -92,7 +92,8 @@ class PackSyncer:
                     if self._migrate:
                         from packsync.db.migrate import migrate
 
-                        await migrate(pool, self.settings.db_schema)  # logs what it applied
+                        s = self.settings  # migrate logs what it applied
+                        await migrate(pool, s.db_schema, s.state_schema)
                 except BaseException:
                     await _close_pool(pool)
                     raise

@@ -2,7 +2,7 @@
 connections (leader election holds a session advisory lock, which a pool would
 silently drop: asyncpg resets sessions with `pg_advisory_unlock_all()` on release).
 
-Every session gets `search_path` = the configured schema as a *startup*
+Every session gets `search_path` = the state schema, then Attune's, as a *startup*
 parameter, so the pool's `RESET ALL` on release returns to it (a plain `SET` in
 `init` would be undone). Queries are therefore written unqualified.
 
@@ -122,13 +122,19 @@ def keepalive_settings(settings: Settings) -> dict[str, str]:
     }
 
 
+def search_path(settings: Settings) -> str:
+    """packsync's state schema first, then Attune's: queries name tables
+    unqualified, and the two schemas share no table name."""
+    return f'"{settings.state_schema}", "{settings.db_schema}"'
+
+
 def _connect_kwargs(settings: Settings, url: str) -> tuple[str, dict[str, Any]]:
     dsn, options = _split_options(url)
     kwargs: dict[str, Any] = {
         "timeout": CONNECT_TIMEOUT_SECONDS,
         "command_timeout": settings.db_command_timeout_seconds,
         "server_settings": {
-            "search_path": f'"{settings.db_schema}"',
+            "search_path": search_path(settings),
             "application_name": "packsync",
             **keepalive_settings(settings),
         },

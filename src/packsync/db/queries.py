@@ -1,8 +1,9 @@
 """Every SQL statement packsync runs (no SQL strings elsewhere).
 
-Table names are unqualified: sessions run with `search_path` = the configured
-schema (see db/connection.py). The few statements that must name the schema
-(migrations, which run before it exists) take it as a validated identifier.
+Table names are unqualified: sessions run with `search_path` = packsync's state
+schema, then Attune's (see db/connection.py); the two share no table name.
+The few statements that must name a schema (migrations, which run before it
+exists) take it as a validated identifier.
 Batched writes use `INSERT ... SELECT FROM unnest(...)`: one statement per
 kind of write per pack, never one round trip per row.
 """
@@ -55,7 +56,7 @@ def record_migration(schema: str) -> str:
 
 
 # ---------------------------------------------------------------- locks
-# Per pack, per schema: daemon and CLI never interleave on one pack.
+# Per pack, per Attune schema: daemon, CLI and API never interleave on one pack.
 PACK_XACT_LOCK = (
     "SELECT pg_advisory_xact_lock("
     "hashtextextended('packsync:pack:' || $1::text || ':' || $2::text, 0))"
@@ -80,87 +81,205 @@ WHERE a.pid <> pg_backend_pid()
 """
 
 # ---------------------------------------------------------------- registered state
+# Attune's tables (pack, action, workflow_definition) and packsync's state
+# (managed_pack, managed_workflow, workflow_sync_error, sync_run) are both on
+# the search_path; a workflow row is packsync's only when managed_workflow
+# names its id.
+EXISTING_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind IN ('r', 'p')
+"""
+
 # The whole registered state of one pack in one round trip (a sweep does this
-# for every pack): the pack row, its workflow rows, its error rows.
+# for every pack): the Attune pack row, packsync's record of it, the workflow
+# rows packsync owns (with whether the Attune row still exists), the refs of
+# this pack's workflow and action rows packsync does not own, the error rows.
 PACK_STATE = """
+WITH p AS (SELECT id, ref, label, description, version, tags, dependencies, meta, storage_path
+           FROM pack WHERE ref = $1)
 SELECT
-  (SELECT to_jsonb(p) FROM (
-      SELECT id, ref, label, description, version, tags, dependencies, meta,
-             storage_path, checksum, sync_group
-      FROM pack WHERE ref = $1) p) AS pack,
-  coalesce((SELECT jsonb_agg(jsonb_build_array(id, ref, file_path, content_hash, source))
-            FROM workflow_definition WHERE pack_ref = $1), '[]'::jsonb) AS workflows,
+  (SELECT to_jsonb(p) FROM p) AS pack,
+  (SELECT to_jsonb(m) FROM (
+      SELECT sync_group, created_pack_id, storage_path, checksum
+      FROM managed_pack WHERE pack_ref = $1) m) AS managed,
+  coalesce((SELECT jsonb_agg(jsonb_build_array(m.workflow_id, m.ref, m.file_path,
+                                               m.content_hash, m.source, m.action_id,
+                                               w.id IS NOT NULL, m.link_hash))
+            FROM managed_workflow m LEFT JOIN workflow_definition w ON w.id = m.workflow_id
+            WHERE m.pack_ref = $1), '[]'::jsonb) AS workflows,
+  coalesce((SELECT jsonb_agg(t.ref) FROM (
+      SELECT w.ref FROM workflow_definition w
+      WHERE w.pack = (SELECT id FROM p)
+        AND NOT EXISTS (SELECT 1 FROM managed_workflow m WHERE m.workflow_id = w.id)
+      UNION
+      SELECT a.ref FROM action a
+      WHERE a.pack = (SELECT id FROM p)
+        AND NOT EXISTS (SELECT 1 FROM managed_workflow m WHERE m.action_id = a.id)) t),
+    '[]'::jsonb) AS taken,
   coalesce((SELECT jsonb_object_agg(file_path, errors)
             FROM workflow_sync_error WHERE pack_ref = $1), '{}'::jsonb) AS errors
 """
 
-# Packs of one sync group with how many rows each source holds.
+# Packs this sync group manages, with how many workflow rows each source holds.
 GROUP_PACKS = """
-SELECT p.ref,
-       count(w.id) FILTER (WHERE w.source = 'file') AS file_rows,
-       count(w.id) FILTER (WHERE w.source = 'api') AS api_rows
-FROM pack p LEFT JOIN workflow_definition w ON w.pack = p.id
-WHERE p.sync_group = $1
-GROUP BY p.ref
+SELECT mp.pack_ref AS ref,
+       count(m.workflow_id) FILTER (WHERE m.source = 'file') AS file_rows,
+       count(m.workflow_id) FILTER (WHERE m.source = 'api') AS api_rows
+FROM managed_pack mp LEFT JOIN managed_workflow m ON m.pack_ref = mp.pack_ref
+WHERE mp.sync_group = $1
+GROUP BY mp.pack_ref
 """
 # Packs that only have error rows (never registered: broken pack.yaml), per group.
 GROUP_ERROR_ONLY_PACKS = """
 SELECT DISTINCT e.pack_ref FROM workflow_sync_error e
-WHERE e.sync_group = $1 AND NOT EXISTS (SELECT 1 FROM pack p WHERE p.ref = e.pack_ref)
+WHERE e.sync_group = $1 AND NOT EXISTS (SELECT 1 FROM managed_pack m WHERE m.pack_ref = e.pack_ref)
 """
-PACK_OWNER = "SELECT sync_group FROM pack WHERE ref = $1"
+PACK_OWNER = "SELECT sync_group FROM managed_pack WHERE pack_ref = $1"
+MANAGED_PACK = "SELECT sync_group, created_pack_id FROM managed_pack WHERE pack_ref = $1"
+PACK_ID = "SELECT id FROM pack WHERE ref = $1"
+
+# Every foreign key onto Attune's pack table (actions, rules, sensors, ...):
+# what may hang off a pack row packsync created.
+PACK_REFERENCES = """
+SELECT n.nspname AS schema, t.relname AS table, a.attname AS column
+FROM pg_constraint c
+JOIN pg_class t ON t.oid = c.conrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.contype = 'f' AND c.confrelid = to_regclass('pack')
+"""
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def foreign_pack_rows(schema: str, table: str, column: str) -> str:
+    """Does `table` hold a row of pack $1 that packsync does not own?
+    Names come from the catalog (PACK_REFERENCES), quoted here."""
+    target = f"{_quoted(schema)}.{_quoted(table)}"
+    where = f"t.{_quoted(column)} = $1"
+    if table == "workflow_definition":
+        where += " AND t.id NOT IN (SELECT workflow_id FROM managed_workflow)"
+    elif table == "action":
+        where += (
+            " AND t.id NOT IN (SELECT action_id FROM managed_workflow WHERE action_id IS NOT NULL)"
+        )
+    return f"SELECT EXISTS (SELECT 1 FROM {target} t WHERE {where})"  # noqa: S608
+
 
 # ---------------------------------------------------------------- writes
-UPSERT_PACK = """
-INSERT INTO pack (ref, label, description, version, tags, dependencies, meta,
-                  storage_path, checksum, sync_group)
-VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::jsonb, $8, $9, $10)
-ON CONFLICT (ref) DO UPDATE SET
-    label = EXCLUDED.label, description = EXCLUDED.description,
-    version = EXCLUDED.version, tags = EXCLUDED.tags,
-    dependencies = EXCLUDED.dependencies, meta = EXCLUDED.meta,
-    storage_path = EXCLUDED.storage_path, checksum = EXCLUDED.checksum,
-    updated = now()
-WHERE pack.sync_group = EXCLUDED.sync_group
+# A pack row packsync creates from pack.yaml; NULL when Attune's pack loader
+# (or anyone) created the ref since it was read.
+INSERT_PACK = """
+INSERT INTO pack (ref, label, description, version, tags, dependencies, meta, storage_path)
+VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::jsonb, $8)
+ON CONFLICT (ref) DO NOTHING
 RETURNING id
+"""
+# Only ever called for the pack row packsync created (managed_pack.created_pack_id).
+UPDATE_CREATED_PACK = """
+UPDATE pack SET label = $2, description = $3, version = $4, tags = $5::text[],
+    dependencies = $6::text[], meta = $7::jsonb, storage_path = $8
+WHERE id = $1
+"""
+DELETE_CREATED_PACK = "DELETE FROM pack WHERE id = $1"
+UPSERT_MANAGED_PACK = """
+INSERT INTO managed_pack (pack_ref, sync_group, created_pack_id, storage_path, checksum)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (pack_ref) DO UPDATE SET
+    created_pack_id = EXCLUDED.created_pack_id, storage_path = EXCLUDED.storage_path,
+    checksum = EXCLUDED.checksum, updated = now()
+WHERE managed_pack.sync_group = EXCLUDED.sync_group
+RETURNING pack_ref
+"""
+# The pack's state goes with its last packsync row: api rows keep it.
+DELETE_MANAGED_PACK_IF_EMPTY = """
+DELETE FROM managed_pack mp WHERE mp.pack_ref = $1 AND mp.sync_group = $2
+AND NOT EXISTS (SELECT 1 FROM managed_workflow m WHERE m.pack_ref = mp.pack_ref)
+RETURNING created_pack_id
 """
 
 # $1 pack id, $2 pack ref, then one array per column. JSON values travel as
 # text and are cast here: asyncpg would read a Python list inside an array
-# parameter as another array dimension.
-UPSERT_WORKFLOWS = """
+# parameter as another array dimension. A ref someone else holds inserts
+# nothing (no row returned): the caller reports a ref-conflict.
+INSERT_WORKFLOWS = """
 INSERT INTO workflow_definition (ref, pack, pack_ref, label, description, version,
-    param_schema, out_schema, definition, tags, enabled, source, file_path, content_hash)
+    param_schema, out_schema, definition, tags)
 SELECT r.ref, $1, $2, r.label, r.description, r.version,
        r.param_schema::jsonb, r.out_schema::jsonb, r.definition::jsonb,
-       ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)), r.enabled, 'file',
-       r.file_path, r.content_hash
+       ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb))
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[])
-     AS r(ref, label, description, version, param_schema, out_schema,
-          definition, tags, enabled, file_path, content_hash)
-ON CONFLICT (ref) DO UPDATE SET
-    pack = EXCLUDED.pack, label = EXCLUDED.label, description = EXCLUDED.description,
-    version = EXCLUDED.version, param_schema = EXCLUDED.param_schema,
-    out_schema = EXCLUDED.out_schema, definition = EXCLUDED.definition,
-    tags = EXCLUDED.tags, enabled = EXCLUDED.enabled, file_path = EXCLUDED.file_path,
-    content_hash = EXCLUDED.content_hash, updated = now()
-WHERE workflow_definition.source = 'file' AND workflow_definition.pack_ref = EXCLUDED.pack_ref
-RETURNING id, ref, (xmax = 0) AS inserted
-"""
-DELETE_WORKFLOWS = """
-DELETE FROM workflow_definition WHERE id = ANY($1::bigint[]) AND source = 'file'
+            $9::text[], $10::text[])
+     AS r(ref, label, description, version, param_schema, out_schema, definition, tags)
+ON CONFLICT (ref) DO NOTHING
 RETURNING id, ref
 """
-DELETE_PACK_FILE_WORKFLOWS = """
-DELETE FROM workflow_definition WHERE pack_ref = $1 AND source = 'file'
-RETURNING id, ref
+# Only rows packsync owns (ids from managed_workflow) are ever updated.
+UPDATE_WORKFLOWS = """
+UPDATE workflow_definition w SET
+    label = r.label, description = r.description, version = r.version,
+    param_schema = r.param_schema::jsonb, out_schema = r.out_schema::jsonb,
+    definition = r.definition::jsonb, tags = ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb))
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[])
+     AS r(id, label, description, version, param_schema, out_schema, definition, tags)
+WHERE w.id = r.id AND w.id IN (SELECT workflow_id FROM managed_workflow)
+RETURNING w.id, w.ref
 """
-# The pack row goes only with its last workflow: api rows keep it alive.
-DELETE_PACK_IF_EMPTY = """
-DELETE FROM pack p WHERE p.ref = $1 AND p.sync_group = $2
-AND NOT EXISTS (SELECT 1 FROM workflow_definition w WHERE w.pack = p.id)
+# The action row beside each workflow row, as Attune's registrar writes it
+# (companion action) or its pack loader (the action an action YAML defines):
+# runtime NULL, is_adhoc false, workflow_def = the definition. Updated where
+# one is linked, created where none is, in one statement (both parts see the
+# rows as they were before it). $1 pack id, $2 pack ref.
+_ACTION_ROWS = """
+unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+    AS r(workflow_id, ref, label, description, entrypoint, param_schema, out_schema)
 """
+WRITE_WORKFLOW_ACTIONS = f"""
+WITH upd AS (
+    UPDATE action a SET
+        ref = r.ref, label = r.label, description = r.description, entrypoint = r.entrypoint,
+        param_schema = r.param_schema::jsonb, out_schema = r.out_schema::jsonb
+    FROM {_ACTION_ROWS}
+    WHERE a.workflow_def = r.workflow_id AND a.pack = $1 AND a.pack_ref = $2
+    RETURNING a.id, a.workflow_def
+), ins AS (
+    INSERT INTO action (ref, pack, pack_ref, label, description, entrypoint, runtime,
+                        param_schema, out_schema, is_adhoc, workflow_def)
+    SELECT r.ref, $1, $2, r.label, r.description, r.entrypoint, NULL,
+           r.param_schema::jsonb, r.out_schema::jsonb, false, r.workflow_id
+    FROM {_ACTION_ROWS}
+    WHERE NOT EXISTS (SELECT 1 FROM action a WHERE a.workflow_def = r.workflow_id)
+    RETURNING id, workflow_def
+)
+SELECT id, workflow_def FROM upd UNION ALL SELECT id, workflow_def FROM ins
+"""  # noqa: S608 - only constant fragments are formatted in
+# packsync's record of the file-managed rows it wrote. $1 pack ref.
+UPSERT_MANAGED_WORKFLOWS = """
+INSERT INTO managed_workflow (workflow_id, ref, pack_ref, action_id, source, file_path,
+                              content_hash, link_hash, enabled)
+SELECT r.workflow_id, r.ref, $1, r.action_id, 'file', r.file_path, r.content_hash,
+       r.link_hash, r.enabled
+FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+            $8::boolean[])
+     AS r(workflow_id, ref, action_id, file_path, content_hash, link_hash, enabled)
+ON CONFLICT (workflow_id) DO UPDATE SET
+    ref = EXCLUDED.ref, action_id = EXCLUDED.action_id, file_path = EXCLUDED.file_path,
+    content_hash = EXCLUDED.content_hash, link_hash = EXCLUDED.link_hash,
+    enabled = EXCLUDED.enabled, updated = now()
+"""
+# Deleting a workflow row deletes its action row with it (action.workflow_def
+# ON DELETE CASCADE), as Attune's registrar relies on.
+_DELETE_MANAGED = """
+WITH gone AS (DELETE FROM managed_workflow WHERE {where} AND source = 'file'
+              RETURNING workflow_id)
+DELETE FROM workflow_definition w USING gone WHERE w.id = gone.workflow_id
+RETURNING w.id, w.ref
+"""
+DELETE_WORKFLOWS = _DELETE_MANAGED.format(where="workflow_id = ANY($1::bigint[])")
+DELETE_PACK_FILE_WORKFLOWS = _DELETE_MANAGED.format(where="pack_ref = $1")
 # An unchanged failing file is re-checked every sweep (its action references
 # may start to resolve) but its row is rewritten only when the errors differ:
 # unchanged files cause no writes (last_seen = when the errors last changed).
@@ -194,29 +313,36 @@ DELETE FROM sync_run WHERE sync_group = $12 AND id <= (
 RECENT_SYNC_RUNS = "SELECT * FROM sync_run ORDER BY id DESC LIMIT $1"
 GROUP_STATS = """
 SELECT
-  (SELECT count(*) FROM pack WHERE sync_group = $1) AS packs,
-  (SELECT count(*) FROM workflow_definition w JOIN pack p ON p.id = w.pack
+  (SELECT count(*) FROM managed_pack WHERE sync_group = $1) AS packs,
+  (SELECT count(*) FROM managed_workflow w JOIN managed_pack p ON p.pack_ref = w.pack_ref
+   JOIN workflow_definition d ON d.id = w.workflow_id
    WHERE p.sync_group = $1) AS workflows,
   (SELECT count(*) FROM workflow_sync_error WHERE sync_group = $1) AS invalid_files
 """
 
 # ---------------------------------------------------------------- reads for CLI / API
+# Every workflow in Attune's table, with packsync's state where it owns the
+# row: source 'file' | 'api' (packsync's), 'attune' (written by Attune itself).
+WORKFLOWS_FROM = "workflow_definition w LEFT JOIN managed_workflow m ON m.workflow_id = w.id"
 _SUMMARY_COLUMNS = """
-w.id, w.ref, w.pack_ref, w.label, w.description, w.version, w.tags, w.enabled,
-w.source, w.file_path, w.created, w.updated,
+w.id, w.ref, w.pack_ref, w.label, w.description, w.version, coalesce(w.tags, '{}') AS tags,
+coalesce(m.enabled, true) AS enabled, coalesce(m.source, 'attune') AS source, m.file_path,
+w.created, w.updated,
 EXISTS (SELECT 1 FROM workflow_sync_error e
-        WHERE e.pack_ref = w.pack_ref AND e.file_path = w.file_path) AS failing
+        WHERE e.pack_ref = w.pack_ref AND e.file_path = m.file_path) AS failing
 """
 GET_WORKFLOW = f"""
-SELECT {_SUMMARY_COLUMNS}, w.param_schema, w.out_schema, w.definition, w.content_hash,
+SELECT {_SUMMARY_COLUMNS}, w.param_schema, w.out_schema, w.definition, m.content_hash,
        (SELECT e.errors FROM workflow_sync_error e
-        WHERE e.pack_ref = w.pack_ref AND e.file_path = w.file_path) AS sync_errors
-FROM workflow_definition w WHERE w.ref = $1
+        WHERE e.pack_ref = w.pack_ref AND e.file_path = m.file_path) AS sync_errors
+FROM {WORKFLOWS_FROM} WHERE w.ref = $1
 """  # noqa: S608 - only constant fragments are formatted in
 COUNT_PACK_WORKFLOWS = "SELECT count(*) FROM workflow_definition WHERE pack_ref = $1"
 PACK_WORKFLOWS = (
-    f"SELECT {_SUMMARY_COLUMNS} FROM workflow_definition w WHERE w.pack_ref = $1 ORDER BY w.ref"  # noqa: S608
+    f"SELECT {_SUMMARY_COLUMNS} FROM {WORKFLOWS_FROM} WHERE w.pack_ref = $1 ORDER BY w.ref"  # noqa: S608
 )
+# Action existence for packs not on this host: the actions Attune has registered.
+REGISTERED_ACTIONS = "SELECT pack_ref, array_agg(ref) AS refs FROM action GROUP BY pack_ref"
 
 
 def _like_pattern(text: str) -> str:
@@ -245,7 +371,7 @@ def list_workflows(
         where.append(f"w.tags && ${len(args)}::text[]")
     if enabled is not None:
         args.append(enabled)
-        where.append(f"w.enabled = ${len(args)}")
+        where.append(f"coalesce(m.enabled, true) = ${len(args)}")
     if search:
         args.append(_like_pattern(search))
         n = len(args)
@@ -255,11 +381,11 @@ def list_workflows(
         )
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     n_filters = len(args)
-    rows = f"SELECT {_SUMMARY_COLUMNS} FROM workflow_definition w {clause} ORDER BY w.ref"  # noqa: S608
+    rows = f"SELECT {_SUMMARY_COLUMNS} FROM {WORKFLOWS_FROM} {clause} ORDER BY w.ref"  # noqa: S608
     args.append(offset)
     rows += f" OFFSET ${len(args)}"
     if limit is not None:
         args.append(limit)
         rows += f" LIMIT ${len(args)}"
-    count = f"SELECT count(*) FROM workflow_definition w {clause}"  # noqa: S608
+    count = f"SELECT count(*) FROM {WORKFLOWS_FROM} {clause}"  # noqa: S608
     return rows, count, args, n_filters

@@ -54,6 +54,13 @@ async def find_by_pack(pool: asyncpg.Pool, ref: str) -> list[WorkflowSummary]:
     return [WorkflowSummary(**dict(r)) for r in rows]
 
 
+async def registered_actions(pool: asyncpg.Pool) -> dict[str, frozenset[str]]:
+    """pack ref → the action refs in Attune's `action` table."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(queries.REGISTERED_ACTIONS)
+    return {r["pack_ref"]: frozenset(r["refs"]) for r in rows}
+
+
 PING_TIMEOUT_SECONDS = 5.0
 
 

@@ -28,6 +28,10 @@ The rule (docs/database.md, "Performance"):
   file system whose server clock runs behind this host's, a clock set back)
   is therefore seen at the latest by the next full reconcile.
 
+A pack with no folder on this host may still be registered in Attune: the
+view then answers with the action refs the caller read from Attune's `action`
+table (`view(registered)`), so the catalog stays pure.
+
 Thread-safe: single-pack syncs load in worker threads, several at a time.
 """
 
@@ -37,7 +41,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -99,9 +103,11 @@ class CatalogCache:
         self._lock = threading.Lock()
         self.listings = 0  # pack folders listed so far (tests, benchmarks)
 
-    def view(self) -> HostCatalog:
-        """A catalog that looks packs up when validation first asks for them."""
-        return HostCatalog(actions_by_pack=LazyPacks(self))
+    def view(self, registered: Mapping[str, frozenset[str]] | None = None) -> HostCatalog:
+        """A catalog that looks packs up when validation first asks for them.
+        `registered`: pack ref → the action refs Attune's `action` table holds,
+        the answer for packs that have no folder on this host."""
+        return HostCatalog(actions_by_pack=LazyPacks(self, registered))
 
     def forget(self) -> None:
         """Drop every stamp (full sweeps): the backstop of the rule."""
@@ -149,9 +155,12 @@ class LazyPacks(dict[str, set[str]]):
     most once per view: one load validates against one consistent answer.
     """
 
-    def __init__(self, cache: CatalogCache) -> None:
+    def __init__(
+        self, cache: CatalogCache, registered: Mapping[str, frozenset[str]] | None = None
+    ) -> None:
         super().__init__()
         self._cache = cache
+        self._registered = registered or {}
         self._asked: set[str] = set()
         self._complete = False
 
@@ -160,12 +169,14 @@ class LazyPacks(dict[str, set[str]]):
             return
         self._asked.add(key)
         refs = self._cache.actions_of(key)
+        if refs is None:
+            refs = self._registered.get(key)
         if refs is not None:
             super().__setitem__(key, set(refs))
 
     def _want_all(self) -> None:
         if not self._complete:
-            for name in self._cache.pack_names():
+            for name in (*self._cache.pack_names(), *self._registered):
                 self._want(name)
             self._complete = True
 

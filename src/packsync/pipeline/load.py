@@ -55,16 +55,14 @@ class LoadedPack:
 
 def pack_checksum(scanned: ScannedPack) -> str:
     """Changes whenever pack.yaml or any workflow or action file's name or
-    content does (an action YAML gives its linked workflow's columns)."""
+    content does (an action YAML gives its linked workflow's columns and rows)."""
     digest = hashlib.sha256()
     if scanned.pack_file is not None:
         digest.update(scanned.pack_file.hash.encode())
-    for source in sorted(scanned.workflow_files, key=lambda s: s.rel_path):
+    for source in sorted(
+        (*scanned.workflow_files, *scanned.action_files), key=lambda s: s.rel_path
+    ):
         digest.update(f"\0{source.rel_path}\0{source.hash}".encode())
-    if scanned.action_files:
-        digest.update(b"\0actions")
-        for source in sorted(scanned.action_files, key=lambda s: s.rel_path):
-            digest.update(f"\0{source.rel_path}\0{source.hash}".encode())
     return digest.hexdigest()
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from packsync.diagnostics import Diagnostic, has_errors
 
 # A pack ref is its folder name (SPEC §2).
-PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]*$"
+PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]+$"
 PACK_REF = re.compile(PACK_REF_PATTERN)
 
 

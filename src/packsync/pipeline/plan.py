@@ -8,12 +8,15 @@ is a conflict, and deletes happen only when the caller's guard allows them.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from packsync.db.storable import plain_json, unstorable_text
 from packsync.diagnostics import Diagnostic, error, has_errors
+from packsync.pipeline.links import ActionLink
 from packsync.pipeline.load import LoadedPack
 from packsync.pipeline.model import ParsedWorkflow, ScannedPack, file_ref
 from packsync.pipeline.scan import PACK_FILE, WORKFLOW_DIRS
@@ -25,11 +28,18 @@ NOT_FOUND = "no pack folder and nothing registered"
 
 @dataclass(frozen=True, slots=True)
 class RegisteredWorkflow:
+    """A workflow row packsync owns (managed_workflow), as read under the lock."""
+
     id: int
     ref: str
     file_path: str | None
     content_hash: str | None
     source: str
+    action_id: int | None = None
+    # False: Attune's row is gone (deleted by Attune): the state row is stale.
+    exists: bool = True
+    # sha256 of the action YAML an action-linked workflow was written from
+    link_hash: str | None = None
 
 
 @dataclass(slots=True)
@@ -37,39 +47,79 @@ class RegisteredPack:
     """The database's view of one pack, read under the pack lock."""
 
     ref: str
-    row: dict[str, Any] | None = None  # the pack row, None when not registered
+    pack: dict[str, Any] | None = None  # Attune's pack row, None when there is none
+    managed: dict[str, Any] | None = None  # packsync's managed_pack row
     workflows: list[RegisteredWorkflow] = field(default_factory=list)
+    # Refs of this pack's workflow_definition and action rows packsync does not own.
+    taken: set[str] = field(default_factory=set)
     errors: dict[str, Any] = field(default_factory=dict)  # file_path → errors jsonb
 
     @property
     def owner(self) -> str | None:
-        return None if self.row is None else str(self.row["sync_group"])
+        return None if self.managed is None else str(self.managed["sync_group"])
+
+    @property
+    def pack_id(self) -> int | None:
+        return None if self.pack is None else int(self.pack["id"])
+
+    @property
+    def created_pack(self) -> bool:
+        """packsync created the Attune pack row that exists now."""
+        return (
+            self.pack_id is not None
+            and self.managed is not None
+            and self.managed["created_pack_id"] == self.pack_id
+        )
+
+    @property
+    def registered(self) -> bool:
+        return self.managed is not None
 
     def file_rows(self) -> dict[str, RegisteredWorkflow]:
-        return {w.file_path: w for w in self.workflows if w.source == "file" and w.file_path}
+        return {
+            w.file_path: w
+            for w in self.workflows
+            if w.source == "file" and w.file_path and w.exists
+        }
 
-    def known(self) -> dict[str, str]:
-        """rel_path → hash of registered file rows without an error row: the
-        files load_pack may skip without parsing."""
+    def stale_ids(self) -> list[int]:
+        return sorted(w.id for w in self.workflows if not w.exists and w.source == "file")
+
+    def known(self, links: Mapping[str, ActionLink] | None = None) -> dict[str, str]:
+        """rel_path → hash of registered file rows without an error row whose
+        action link (if any) is unchanged: the files load_pack may skip
+        without parsing."""
+        links = links or {}
         return {
             path: row.content_hash
             for path, row in self.file_rows().items()
-            if row.content_hash and path not in self.errors
+            if row.content_hash
+            and path not in self.errors
+            and row.link_hash == link_hash(links.get(path))
         }
 
 
 @dataclass(frozen=True, slots=True)
 class PackRow:
+    """Attune's pack row as packsync writes it from pack.yaml."""
+
     ref: str
-    label: str | None
+    label: str
     description: str | None
-    version: str | None
+    version: str
     tags: list[str]
     dependencies: list[str]
     meta: dict[str, Any]
     storage_path: str
-    checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedPack:
+    """packsync's record of a pack it manages (state schema)."""
+
     sync_group: str
+    storage_path: str
+    checksum: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +132,16 @@ class ErrorRow:
 @dataclass(slots=True)
 class Plan:
     result: PackResult
-    pack_id: int | None = None  # registered id (None: pack_row will create it)
-    pack_row: PackRow | None = None  # insert/update of the pack row, None: no write
+    pack_id: int | None = None  # Attune's pack id (None: pack_row will create it)
+    created_pack_id: int | None = None  # the pack row packsync created, if it did
+    pack_row: PackRow | None = None  # insert (pack_id None) or update of a created row
+    managed: ManagedPack | None = None  # packsync's pack record to write, None: no write
     upserts: list[ParsedWorkflow] = field(default_factory=list)
+    # rel_path → the registered row an upsert replaces (same ref) or None (new)
+    replaces: dict[str, int] = field(default_factory=dict)
+    links: dict[str, ActionLink] = field(default_factory=dict)
     delete_ids: list[int] = field(default_factory=list)
-    remove_pack: bool = False  # folder gone: drop file rows and the pack row if empty
+    remove_pack: bool = False  # folder gone: drop file rows and what packsync created
     set_errors: list[ErrorRow] = field(default_factory=list)
     clear_errors: list[str] = field(default_factory=list)
     clear_all_errors: bool = False
@@ -95,6 +150,7 @@ class Plan:
     def writes_nothing(self) -> bool:
         return not (
             self.pack_row
+            or self.managed
             or self.upserts
             or self.delete_ids
             or self.remove_pack
@@ -102,6 +158,13 @@ class Plan:
             or self.clear_errors
             or self.clear_all_errors
         )
+
+    def link_hash(self, wf: ParsedWorkflow) -> str | None:
+        return link_hash(self.links.get(wf.file_path))
+
+
+def link_hash(link: ActionLink | None) -> str | None:
+    return None if link is None else link.action_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +174,7 @@ class PlanOptions:
     pack_root: str  # display prefix of the pack's diagnostics (str(ScannedPack.root))
     skip_validation_errors: bool = True
     update_existing: bool = True
+    create_packs: bool = True
 
 
 def _rel_path(file: str, pack_root: str) -> str:
@@ -120,10 +184,20 @@ def _rel_path(file: str, pack_root: str) -> str:
     return PACK_FOLDER if file.rstrip("/") == pack_root.rstrip("/") else PACK_FILE
 
 
+# Attune's column widths (workflow_definition: varchar(255) ref/label, varchar(50) version).
+_WIDTHS = (("ref", 255), ("label", 255), ("version", 50))
+
+
 def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
     fields = [wf.label, wf.description, wf.version, wf.tags, wf.definition]
     fields += [wf.param_schema, wf.out_schema]
     problem = unstorable_text(fields)
+    if problem is None:
+        for name, width in _WIDTHS:
+            value = getattr(wf, name)
+            if isinstance(value, str) and len(value) > width:
+                problem = f"a {name} longer than {width} characters (Attune's column width)"
+                break
     if problem is None:
         return None
     return error(
@@ -146,6 +220,18 @@ def _api_conflict(wf: ParsedWorkflow, pack_root: str) -> Diagnostic:
     )
 
 
+def _attune_conflict(wf: ParsedWorkflow, ref: str, pack_root: str) -> Diagnostic:
+    return error(
+        f"{pack_root}/{wf.file_path}",
+        "ref-conflict",
+        f"'{ref}' is already registered in Attune by something other than packsync "
+        "(Attune's API, UI or pack loader); packsync leaves that row alone: rename the "
+        "file or remove the existing workflow/action in Attune",
+        1,
+        1,
+    )
+
+
 def unchanged_pack(
     registered: RegisteredPack, scanned: ScannedPack, checksum: str, opts: PlanOptions
 ) -> PackResult | None:
@@ -153,14 +239,16 @@ def unchanged_pack(
     workflow file's path and hash) matches the registered one, every file row
     matches the disk and nothing is failing, the pack needs no parse at all
     (pack.yaml included). None: take the full path."""
-    row = registered.row
+    managed = registered.managed
     if (
-        row is None
+        managed is None
+        or registered.pack is None
         or not opts.update_existing
         or registered.owner != opts.sync_group
         or registered.errors
-        or row["checksum"] != checksum
-        or row["storage_path"] != opts.storage_path
+        or registered.stale_ids()
+        or managed["checksum"] != checksum
+        or managed["storage_path"] != opts.storage_path
         or has_errors(scanned.diagnostics)
         or scanned.unreadable_workflows
     ):
@@ -187,24 +275,35 @@ def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str 
         plan.clear_all_errors = bool(registered.errors)
         return plan
     file_rows = registered.file_rows()
-    if refused is not None and (file_rows or registered.row is not None):
+    if refused is not None and (file_rows or registered.registered):
         result.outcome = "refused"
         result.message = refused
         return plan
-    plan.remove_pack = registered.row is not None
+    plan.remove_pack = registered.registered
     plan.clear_all_errors = bool(registered.errors)
     for path, row in sorted(file_rows.items()):
         result.workflows.append(WorkflowResult(row.ref, path, "deleted", row.id))
     result.deleted = len(file_rows)
-    if registered.row is None:
+    if not registered.registered:
         result.message = NOT_FOUND
     return plan
 
 
-def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions) -> Plan:
-    """The pack folder exists: compare it with the registered state."""
+def plan_pack(
+    registered: RegisteredPack,
+    loaded: LoadedPack,
+    opts: PlanOptions,
+    links: dict[str, ActionLink] | None = None,
+) -> Plan:
+    """The pack folder exists: compare it with the registered state. `links`:
+    workflow rel_path → the action its action YAML defines (action-linked)."""
     result = PackResult(pack_ref=loaded.ref, diagnostics=list(loaded.diagnostics))
-    plan = Plan(result=result, pack_id=None if registered.row is None else registered.row["id"])
+    plan = Plan(
+        result=result,
+        pack_id=registered.pack_id,
+        created_pack_id=registered.pack_id if registered.created_pack else None,
+        links=dict(links or {}),
+    )
     result.loaded = len(loaded.present_paths)
     pack_file_display = f"{opts.pack_root}/{PACK_FILE}"
 
@@ -223,7 +322,9 @@ def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions)
     error_rows = _pack_level_error_rows(registered, loaded, opts)
     results = _workflow_changes(plan, registered, loaded, opts, error_rows)
 
-    meta_problem = _meta_problem(loaded, pack_file_display)
+    meta_problem = _meta_problem(loaded, pack_file_display) or _pack_row_problem(
+        registered, loaded, opts, pack_file_display
+    )
     if meta_problem is not None:
         result.diagnostics.append(meta_problem)
         pack_diags = [
@@ -256,7 +357,17 @@ def plan_pack(registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions)
         if path not in loaded.present_paths:
             results[path] = WorkflowResult(row.ref, path, "deleted", row.id)
             plan.delete_ids.append(row.id)
+    plan.delete_ids.extend(registered.stale_ids())
     plan.pack_row = _pack_row_change(registered, loaded, opts)
+    managed = ManagedPack(opts.sync_group, opts.storage_path, loaded.checksum)
+    current = registered.managed
+    if (
+        current is None
+        or plan.pack_row is not None
+        or (current["storage_path"], current["checksum"])
+        != (managed.storage_path, managed.checksum)
+    ):
+        plan.managed = managed
     result.outcome = "errors" if failing else "ok"
     _finish(plan, registered, results, error_rows)
     return plan
@@ -298,11 +409,18 @@ def _workflow_changes(
     results: dict[str, WorkflowResult] = {}
     for wf in loaded.workflows:
         existing = file_rows.get(wf.file_path)
+        if existing is not None and existing.ref != wf.ref:
+            # same file, another ref: the old rows go, new ones are created
+            plan.delete_ids.append(existing.id)
+            existing = None
         rid = existing.id if existing else None
         errors = [d for d in wf.diagnostics if d.is_error]
         warnings = [d for d in wf.diagnostics if not d.is_error]
         if not errors:
-            extra = _registration_problem(wf, api_refs, opts.pack_root)
+            link = plan.links.get(wf.file_path)
+            extra = _registration_problem(wf, api_refs, opts.pack_root) or _taken_problem(
+                wf, link.ref if link else wf.ref, registered.taken, opts.pack_root
+            )
             errors.extend([extra] if extra is not None else [])
         if errors:
             results[wf.file_path] = WorkflowResult(
@@ -313,11 +431,14 @@ def _workflow_changes(
         elif existing is None:
             results[wf.file_path] = WorkflowResult(wf.ref, wf.file_path, "created", None, warnings)
             plan.upserts.append(wf)
-        elif existing.content_hash == wf.content_hash or not opts.update_existing:
+        elif (
+            existing.content_hash == wf.content_hash and existing.link_hash == plan.link_hash(wf)
+        ) or not opts.update_existing:
             results[wf.file_path] = WorkflowResult(wf.ref, wf.file_path, "unchanged", rid, warnings)
         else:
             results[wf.file_path] = WorkflowResult(wf.ref, wf.file_path, "updated", rid, warnings)
             plan.upserts.append(wf)
+            plan.replaces[wf.file_path] = existing.id
     for source in loaded.unchanged:
         row = file_rows.get(source.rel_path)
         results[source.rel_path] = WorkflowResult(
@@ -351,6 +472,73 @@ def _registration_problem(
     return _storage_problem(wf, pack_root)
 
 
+# Attune's action_ref_format and action_ref_lowercase: every workflow gets an
+# action row with its ref (or its linked action's).
+ATTUNE_ACTION_REF = re.compile(r"^[^.]+\.[^.]+$")
+
+
+def attune_ref_problem(ref: str) -> str | None:
+    """Why Attune's action table refuses `ref`, if it does."""
+    if ref != ref.lower():
+        return f"ref '{ref}' has upper-case letters; Attune's action refs are lower case"
+    if not ATTUNE_ACTION_REF.match(ref):
+        return f"ref '{ref}' must be '<pack>.<name>' with exactly one dot (Attune's action refs)"
+    return None
+
+
+def _taken_problem(
+    wf: ParsedWorkflow, action_ref: str, taken: set[str], pack_root: str
+) -> Diagnostic | None:
+    """A workflow or action row with this ref that packsync does not own, or a
+    ref Attune's action table cannot hold."""
+    for ref in dict.fromkeys((wf.ref, action_ref)):
+        problem = attune_ref_problem(ref)
+        if problem is not None:
+            return error(
+                f"{pack_root}/{wf.file_path}", "ref-format", f"{problem}: rename the file", 1, 1
+            )
+        if ref in taken:
+            return _attune_conflict(wf, ref, pack_root)
+    return None
+
+
+# Attune's pack_version_semver constraint.
+ATTUNE_SEMVER = re.compile(
+    r"^\d+\.\d+\.\d+(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+
+
+def _pack_row_problem(
+    registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions, pack_file_display: str
+) -> Diagnostic | None:
+    """Why the pack cannot be registered: no Attune pack row and create_packs
+    off, or a pack row packsync must write that Attune's constraints refuse."""
+    if loaded.meta is None or (registered.pack is not None and not registered.created_pack):
+        return None  # broken pack.yaml (reported already), or Attune's own pack row
+    if registered.pack is None and not opts.create_packs:
+        return error(
+            pack_file_display,
+            "pack-not-registered",
+            f"pack '{loaded.ref}' is not registered in Attune and create_packs is false: "
+            "register the pack in Attune (e.g. attune pack install) and packsync syncs "
+            "its workflows",
+            1,
+            1,
+        )
+    version = loaded.meta.version
+    if version is None or not ATTUNE_SEMVER.match(version):
+        shown = "no version" if version is None else f"version {version!r}"
+        return error(
+            pack_file_display,
+            "pack-version",
+            f"pack.yaml has {shown}; Attune's pack table requires a semantic version "
+            "such as '1.0.0' (constraint pack_version_semver)",
+            1,
+            1,
+        )
+    return None
+
+
 def _meta_problem(loaded: LoadedPack, pack_file_display: str) -> Diagnostic | None:
     if loaded.meta is None:
         return None
@@ -370,6 +558,7 @@ def _meta_problem(loaded: LoadedPack, pack_file_display: str) -> Diagnostic | No
 def _hold_writes(plan: Plan, results: dict[str, WorkflowResult]) -> None:
     """The pack writes nothing but error rows: report planned writes as not made."""
     plan.upserts = []
+    plan.delete_ids = []
     for wr in results.values():
         if wr.change in ("created", "updated"):
             wr.change = "unchanged" if wr.id is not None else "failed"
@@ -396,21 +585,23 @@ def _finish(
 def _pack_row_change(
     registered: RegisteredPack, loaded: LoadedPack, opts: PlanOptions
 ) -> PackRow | None:
+    """The pack row to insert (none exists) or update (packsync created it);
+    None: no write (unchanged, or the row is Attune's own)."""
     meta = loaded.meta
     assert meta is not None
+    if registered.pack is not None and not registered.created_pack:
+        return None
     row = PackRow(
         ref=loaded.ref,
-        label=meta.label,
+        label=meta.label or loaded.ref,
         description=meta.description,
-        version=meta.version,
+        version=meta.version or "",
         tags=[str(t) for t in meta.tags],
         dependencies=[str(d) for d in meta.dependencies],
         meta=plain_json(meta.meta),
         storage_path=opts.storage_path,
-        checksum=loaded.checksum,
-        sync_group=opts.sync_group,
     )
-    current = registered.row
+    current = registered.pack
     if current is not None and all(
         current[name] == getattr(row, name)
         for name in (
@@ -421,7 +612,6 @@ def _pack_row_change(
             "dependencies",
             "meta",
             "storage_path",
-            "checksum",
         )
     ):
         return None

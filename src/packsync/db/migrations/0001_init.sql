@@ -1,50 +1,46 @@
--- packsync 0001: packs, workflow definitions, per-file sync errors, sync history.
--- Runs with search_path set to the target schema; names are unqualified.
+-- packsync 0001: packsync's own state, beside Attune's tables.
+-- Runs with search_path set to the state schema; names are unqualified.
+-- Attune's rows are referenced by id without foreign keys: a foreign key
+-- would add triggers to Attune's tables, which packsync never alters. A state
+-- row whose Attune row is gone is stale and is dropped by the next sync.
 
-CREATE TABLE pack (
-    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    ref           text NOT NULL UNIQUE,
-    label         text,
-    description   text,
-    version       text,
-    tags          text[] NOT NULL DEFAULT '{}',
-    dependencies  text[] NOT NULL DEFAULT '{}',
-    meta          jsonb NOT NULL DEFAULT '{}'::jsonb,
-    storage_path  text,
-    checksum      text,
-    sync_group    text NOT NULL DEFAULT 'default',
-    created       timestamptz NOT NULL DEFAULT now(),
-    updated       timestamptz NOT NULL DEFAULT now()
+-- The packs a sync_group manages (one group per pack), and the Attune pack
+-- row packsync created for it, if it did: created_pack_id = pack.id.
+CREATE TABLE managed_pack (
+    pack_ref         text PRIMARY KEY,
+    sync_group       text NOT NULL,
+    created_pack_id  bigint,
+    storage_path     text,
+    checksum         text,
+    created          timestamptz NOT NULL DEFAULT now(),
+    updated          timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX pack_sync_group_idx ON pack (sync_group);
+CREATE INDEX managed_pack_group_idx ON managed_pack (sync_group);
 
-CREATE TABLE workflow_definition (
-    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+-- The workflow_definition rows packsync wrote (from a file, or through its
+-- API) with the action row it wrote beside each (companion or linked action).
+-- A workflow row with no row here is not packsync's and is never touched.
+CREATE TABLE managed_workflow (
+    workflow_id   bigint PRIMARY KEY,
     ref           text NOT NULL UNIQUE,
-    pack          bigint NOT NULL REFERENCES pack (id) ON DELETE CASCADE,
     pack_ref      text NOT NULL,
-    label         text,
-    description   text,
-    version       text,
-    param_schema  jsonb,
-    out_schema    jsonb,
-    definition    jsonb NOT NULL,
-    tags          text[] NOT NULL DEFAULT '{}',
-    enabled       boolean NOT NULL DEFAULT true,
-    source        text NOT NULL DEFAULT 'file' CHECK (source IN ('file', 'api')),
+    action_id     bigint,
+    source        text NOT NULL CHECK (source IN ('file', 'api')),
     file_path     text,
     content_hash  text,
+    link_hash     text,
+    enabled       boolean NOT NULL DEFAULT true,
     created       timestamptz NOT NULL DEFAULT now(),
     updated       timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT workflow_file_source CHECK (source <> 'file' OR file_path IS NOT NULL)
+    CONSTRAINT managed_workflow_file_source CHECK (source <> 'file' OR file_path IS NOT NULL)
 );
-CREATE INDEX workflow_definition_pack_idx ON workflow_definition (pack);
-CREATE INDEX workflow_definition_pack_ref_idx ON workflow_definition (pack_ref);
-CREATE INDEX workflow_definition_tags_idx ON workflow_definition USING gin (tags);
-CREATE INDEX workflow_definition_enabled_idx ON workflow_definition (enabled);
+CREATE INDEX managed_workflow_pack_idx ON managed_workflow (pack_ref);
+-- "is this action row packsync's?" (PACK_STATE's taken refs, the pack-row deletion check)
+CREATE INDEX managed_workflow_action_idx ON managed_workflow (action_id);
+CREATE UNIQUE INDEX managed_workflow_file_idx ON managed_workflow (pack_ref, file_path)
+    WHERE file_path IS NOT NULL;
 
--- One row per file that currently fails (pack.yaml included). No FK: a pack
--- that never registered can still have a failing file.
+-- One row per file that currently fails (pack.yaml included).
 CREATE TABLE workflow_sync_error (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     pack_ref      text NOT NULL,
@@ -75,3 +71,5 @@ CREATE TABLE sync_run (
     message       text
 );
 CREATE INDEX sync_run_pack_ref_idx ON sync_run (pack_ref, id);
+-- History is pruned per sync_group: one group's pruning must not eat another's.
+CREATE INDEX sync_run_group_idx ON sync_run (sync_group, id);

@@ -79,9 +79,10 @@ class WorkflowSummary(BaseModel):
     version: str | None = Field(description="Workflow format/definition version.")
     tags: list[str] = Field(description="Tags for filtering and search.")
     enabled: bool = Field(description="Whether the workflow may be executed.")
-    source: Literal["file", "api"] = Field(
+    source: Literal["file", "api", "attune"] = Field(
         description="`file`: managed by a YAML file in the packs directory (read-only here); "
-        "`api`: created through this API."
+        "`api`: created through this API; `attune`: written by Attune itself (its API, UI "
+        "or pack loader; read-only here)."
     )
     file_path: str | None = Field(
         description="For file-managed workflows, the path relative to the pack folder."

@@ -16,6 +16,7 @@ from packsync.api_service import (
     FIELD_KEYS,
     ApiWorkflowError,
     ApiWorkflowService,
+    AttuneManaged,
     DuplicateRef,
     FileManaged,
     InvalidWorkflow,
@@ -178,6 +179,8 @@ def _api_error(exc: ApiWorkflowError) -> ApiError:
         return ApiError(409, "duplicate-ref", str(exc), {"ref": exc.ref, "file": exc.file})
     if isinstance(exc, FileManaged):
         return ApiError(409, "file-managed", str(exc), {"ref": exc.ref, "file": exc.file})
+    if isinstance(exc, AttuneManaged):
+        return ApiError(409, "attune-managed", str(exc), {"ref": exc.ref})
     if isinstance(exc, RefMismatch):
         return ApiError(
             422,
