@@ -6,6 +6,8 @@ the daemon. Served over real HTTP on the test's loop."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from packsync.daemon.state import DaemonState
@@ -14,9 +16,15 @@ from packsync.http.server import HttpServer
 from packsync.metrics import Metrics
 
 
-async def test_probes_follow_the_age_of_the_running_sync() -> None:
+async def test_probes_follow_the_age_of_the_running_sync(tmp_path: Path) -> None:
     running_for = [0.0]
-    state = DaemonState(metrics=Metrics("9.9.9"), role="leader", db_up=True, first_sync_done=True)
+    state = DaemonState(
+        metrics=Metrics("9.9.9"),
+        role="leader",
+        db_up=True,
+        first_sync_done=True,
+        base_dir=str(tmp_path),  # readiness also needs the packs directory
+    )
     state.in_flight_for = lambda: running_for[0]
     state.sync_timeout = 300.0
     state.sync_stuck_after = 330.0
