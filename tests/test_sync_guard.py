@@ -3,6 +3,8 @@ Grafana trap) is a mass delete, refused until confirmed or persistent."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ import asyncpg
 import pytest
 
 from packsync.config import Settings
+from packsync.results import PackResult
 from packsync.service import SyncService
 from tests.packfactory import make_pack, workflow_yaml
 
@@ -151,3 +154,75 @@ async def test_named_pack_that_does_not_exist_is_an_error(
     assert [(p.pack_ref, p.outcome) for p in report.packs] == [("nosuch", "pack-error")]
     assert report.packs[0].diagnostics[0].code == "pack-not-found"
     assert await workflow_count(pool) == 8
+
+
+class RowSampler:
+    """Counts workflow rows on its own connection, as often as it can, while a
+    sweep runs: the lowest count seen is what a reader could have seen."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        self.url, self.schema = url, schema
+        self.samples: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        try:
+            while True:
+                n = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".workflow_definition')
+                self.samples.append(int(n))
+                await asyncio.sleep(0.001)
+        finally:
+            await conn.close()
+
+    async def __aenter__(self) -> RowSampler:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0.05)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _swap_base(base: Path, away: Path, replacement: str) -> None:
+    """What an unmount, a failed checkout or a volume swap does to the base."""
+    base.rename(away)
+    if replacement == "empty":
+        base.mkdir()
+    elif replacement == "file":
+        base.write_text("not a folder\n")
+
+
+@pytest.mark.parametrize("replacement", ["empty", "missing", "file"])
+async def test_base_swapped_mid_sweep_deletes_nothing(
+    service: SyncService,
+    pool: asyncpg.Pool,
+    packs: Path,
+    tmp_path: Path,
+    pg_url: str,
+    settings: Settings,
+    replacement: str,
+) -> None:
+    """Issue 11: a quarter through a sweep the base is renamed away (and an
+    empty folder or a file put in its place): not one row may go."""
+    refs = [f"p{i:03d}" for i in range(120)]
+    for ref in refs:
+        make_pack(packs, ref, {"a.yaml": workflow_yaml(ref)})
+    assert (await service.sync_all(trigger="startup")).totals["created"] == 120
+    done: list[str] = []
+
+    def progress(result: PackResult) -> None:
+        done.append(result.pack_ref)
+        if len(done) == 30:
+            _swap_base(packs, tmp_path / "away", replacement)
+
+    async with RowSampler(pg_url, settings.db_schema) as sampler:
+        report = await service.sync_all(trigger="signal", progress=progress)
+    assert len(done) >= 30, "the swap happened mid-sweep"
+    assert report.totals["deleted"] == 0
+    assert min(sampler.samples) == 120 and len(sampler.samples) > 5
+    assert await workflow_count(pool) == 120
+    assert len(report.refused_deletes) == 90 and report.outcome == "refused"
