@@ -226,3 +226,50 @@ async def test_base_swapped_mid_sweep_deletes_nothing(
     assert min(sampler.samples) == 120 and len(sampler.samples) > 5
     assert await workflow_count(pool) == 120
     assert len(report.refused_deletes) == 90 and report.outcome == "refused"
+
+
+async def test_single_removals_accumulate_against_the_fraction(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    """`rm -rf packs/*` seen one watch event at a time: each removal alone is
+    small, together they are a mass delete — counted since the last sweep."""
+    outcomes = []
+    for ref in four_packs[:3]:
+        shutil.rmtree(packs / ref)
+        outcomes.append((await service.sync_pack(ref, trigger="watch")).outcome)
+    assert outcomes == ["removed", "removed", "refused"]
+    assert await pack_refs(pool) == {four_packs[2], four_packs[3]}
+
+
+async def test_single_removal_on_a_replaced_base_waits_for_a_sweep(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str], tmp_path: Path
+) -> None:
+    """A pack gone from a base that is no longer the folder the last sweep saw
+    (a volume swap): refused; the next sweep judges the new folder afresh."""
+    new = tmp_path / "new"
+    new.mkdir()
+    for ref in four_packs[1:]:
+        shutil.copytree(packs / ref, new / ref)
+    packs.rename(tmp_path / "old")
+    new.rename(packs)
+    single = await service.sync_pack(four_packs[0], trigger="watch")
+    assert single.outcome == "refused" and single.message and "replaced" in single.message
+    assert await workflow_count(pool) == 8
+    report = await service.sync_all(trigger="watch")
+    assert report.totals["deleted"] == 2 and await pack_refs(pool) == set(four_packs[1:])
+
+
+async def test_pack_gone_mid_sweep_is_deleted_at_the_end(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    """A real removal during a sweep (base unchanged) is still deleted, at the end."""
+    order: list[tuple[str, str]] = []
+
+    def progress(result: PackResult) -> None:
+        order.append((result.pack_ref, result.outcome))
+        if len(order) == 1:
+            shutil.rmtree(packs / "gamma")
+
+    report = await service.sync_all(trigger="reconcile", progress=progress)
+    assert order[-1] == ("gamma", "removed") and report.totals["deleted"] == 2
+    assert await pack_refs(pool) == {"alpha", "beta", "delta"}
