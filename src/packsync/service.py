@@ -29,6 +29,7 @@ from packsync.config import Settings
 from packsync.db import queries
 from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
+from packsync.fencing import TokenSource, check_fence
 from packsync.guard import (
     BASE_MISSING,
     BaseProbe,
@@ -82,6 +83,8 @@ class SyncService(WorkflowStore):
         # to them, re-listed only when their folders changed, and every stamp
         # is dropped at the start of a sweep (pipeline/catalog.py has the rule).
         self._catalog = CatalogCache(settings.packs_base_dir) if catalog is None else catalog
+        # The daemon's leader lease: writes commit only while it holds (fencing.py).
+        self.fence: TokenSource | None = None
 
     # ------------------------------------------------------------------ sync
     async def sync_pack(self, ref: str, *, trigger: str) -> PackResult:
@@ -374,6 +377,8 @@ class SyncService(WorkflowStore):
                 plan = prepared
             if not plan.writes_nothing:
                 await apply_plan(conn, plan, sync_group=self.settings.sync_group)
+                if self.fence is not None:
+                    await check_fence(conn, self.fence)  # last: right before COMMIT
         return plan.result
 
     async def _removal_refusal(

@@ -66,6 +66,7 @@ class Daemon:
             should_stop=self._sweep_must_stop,
             # a pack a sweep skipped as busy stays dirty (the sweep covered its marks)
             on_busy=lambda ref: self.scheduler.mark(ref, "watch"),
+            fence=lambda: self.elector.token(),
         )
         self.scheduler = SyncScheduler(
             quiet=settings.debounce_seconds,
@@ -83,6 +84,10 @@ class Daemon:
             leader_lock_key(settings.db_schema, settings.sync_group),
             on_change=self._on_leader,
             on_connection=self._on_connection,
+            prepare=self.syncer.service,
+            schema=settings.db_schema,
+            sync_group=settings.sync_group,
+            lease_seconds=settings.leader_lease_seconds,
         )
         self.roots = RootTracker(settings.packs_base_dir)
         self.watcher: FsWatcher | None = None

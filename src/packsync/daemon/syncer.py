@@ -21,6 +21,7 @@ import structlog
 
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState, PackStatus
+from packsync.fencing import LeaseLost, TokenSource
 
 if TYPE_CHECKING:
     from packsync.results import PackResult
@@ -44,8 +45,9 @@ class SweepInterrupted(Exception):
 
 
 def is_busy(exc: BaseException) -> bool:
-    """The pack's lock is held by another process past pack_lock_timeout_seconds."""
-    return isinstance(exc, asyncpg.exceptions.LockNotAvailableError)
+    """The pack's lock is held by another process past pack_lock_timeout_seconds,
+    or the leader lease was lost under the sync (whoever leads now syncs it)."""
+    return isinstance(exc, asyncpg.exceptions.LockNotAvailableError | LeaseLost)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -63,6 +65,7 @@ class PackSyncer:
         migrate: bool = True,
         should_stop: Callable[[], bool] = lambda: False,
         on_busy: Callable[[str], None] = lambda ref: None,
+        fence: TokenSource | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -70,6 +73,7 @@ class PackSyncer:
         self._migrate = migrate
         self._should_stop = should_stop
         self._on_busy = on_busy
+        self._fence = fence
         self._pool: asyncpg.Pool | None = None
         self._service: SyncService | None = None
         self._lock = asyncio.Lock()
@@ -99,6 +103,7 @@ class PackSyncer:
                     raise
                 self._pool = pool
                 self._service = SyncService(self.settings, pool)
+                self._service.fence = self._fence
             return self._service
 
     @property
