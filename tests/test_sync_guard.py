@@ -3,8 +3,6 @@ Grafana trap) is a mass delete, refused until confirmed or persistent."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from packsync.config import Settings
 from packsync.results import PackResult
 from packsync.service import SyncService
+from tests.daemon_support import RowSampler
 from tests.packfactory import make_pack, workflow_yaml
 
 
@@ -154,37 +153,6 @@ async def test_named_pack_that_does_not_exist_is_an_error(
     assert [(p.pack_ref, p.outcome) for p in report.packs] == [("nosuch", "pack-error")]
     assert report.packs[0].diagnostics[0].code == "pack-not-found"
     assert await workflow_count(pool) == 8
-
-
-class RowSampler:
-    """Counts workflow rows on its own connection, as often as it can, while a
-    sweep runs: the lowest count seen is what a reader could have seen."""
-
-    def __init__(self, url: str, schema: str) -> None:
-        self.url, self.schema = url, schema
-        self.samples: list[int] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        conn = await asyncpg.connect(self.url)
-        try:
-            while True:
-                n = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".workflow_definition')
-                self.samples.append(int(n))
-                await asyncio.sleep(0.001)
-        finally:
-            await conn.close()
-
-    async def __aenter__(self) -> RowSampler:
-        self._task = asyncio.create_task(self._run())
-        await asyncio.sleep(0.05)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
 
 
 def _swap_base(base: Path, away: Path, replacement: str) -> None:

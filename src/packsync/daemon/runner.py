@@ -203,8 +203,20 @@ class Daemon:
             requested=self.settings.watcher,
             polling_interval=self.settings.polling_interval_seconds,
         )
-        self.state.watcher_alive = self.watcher.is_alive
+        self.state.watcher_alive = self._watcher_alive
         await self._watch_root(self.roots.current)
+
+    def _watcher_alive(self) -> bool:
+        """Liveness of the watcher. A watcher whose folder was renamed away,
+        replaced or deleted dies with it and is moved along within a tick:
+        that is the packs going, not the daemon failing (readiness and the
+        deletion guard deal with the packs)."""
+        assert self.watcher is not None
+        if self.watcher.is_alive():
+            return True
+        rewatch = self._tasks.get("rewatch")
+        moving = self._rewatch_lock.locked() or (rewatch is not None and not rewatch.done())
+        return moving or self.roots.moved()
 
     async def _watch_root(self, root: str | None) -> None:
         async with self._rewatch_lock:
