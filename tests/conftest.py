@@ -11,6 +11,7 @@
   already migrated.
 - `service`: a SyncService on `settings` and `pool`.
 - `packs`: the packs base directory (= settings.packs_base_dir).
+- `own_pg`: a PostgreSQL server of the test's own (`OwnServer`: stop/start).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from packsync.config import Settings
 from packsync.db.connection import create_pool
 from packsync.db.migrate import migrate
 from packsync.service import SyncService
+from tests.daemon_support import OwnServer
 
 TEST_DB_ENV = "PACKSYNC_TEST_DATABASE_URL"
 
@@ -101,3 +103,16 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def service(settings: Settings, pool: asyncpg.Pool) -> SyncService:
     return SyncService(settings, pool)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnServer]:
+    """A PostgreSQL server of the test's own, to stop and start under a daemon."""
+    root = server_tmpdir("packsync-own-pg-")
+    server = OwnServer(root / "data")
+    try:
+        yield server
+    finally:
+        server.start()  # cleanup expects a running server
+        server.server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)

@@ -191,3 +191,21 @@ class RowSampler:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class OwnServer:
+    def __init__(self, pgdata: Path) -> None:
+        import pgserver
+
+        self.pgdata = pgdata
+        self.server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        self.url = str(self.server.get_uri())
+
+    def stop(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()
