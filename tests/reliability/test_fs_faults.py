@@ -1,0 +1,132 @@
+"""Layout changes under a running daemon process: 100 git-sync symlink flips
+with the old worktree deleted at once (one commit removes a pack for real),
+and a pack folder renamed away and back. The row count of the packs that stay
+is sampled all along and never dips; real removals still happen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+
+import asyncpg
+
+from packsync.config import Settings
+from tests.daemon_support import RowSampler, until, workflows
+from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from tests.reliability.support import record, start_daemon
+
+
+def _flip(link: Path, target: str) -> None:
+    tmp = link.with_name(link.name + ".tmp")
+    os.symlink(target, tmp)
+    os.rename(tmp, link)  # atomic, like git-sync and the kubelet
+
+
+async def _count(url: str, schema: str, where: str = "TRUE") -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        sql = f'SELECT count(*) FROM "{schema}".workflow_definition WHERE {where}'
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def test_100_git_sync_flips_never_drop_a_row(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "git"
+    first = root / ".worktrees" / "h0"
+    make_core_pack(first)
+    stable = [f"k{i:02d}" for i in range(30)]
+    for ref in stable:
+        make_pack(first, ref, {"a.yaml": workflow_yaml("v0"), "b.yaml": workflow_yaml("B")})
+    make_pack(first, "doomed", {"d.yaml": workflow_yaml("D")})
+    link = root / "current"
+    os.symlink(".worktrees/h0", link)
+    s = settings.model_copy(update={"packs_base_dir": link})
+    schema = s.db_schema
+    proc = await start_daemon(s, tmp_path)
+    flips = 100
+    try:
+        assert await _count(pg_url, schema) == 2 * len(stable) + 1
+        async with RowSampler(pg_url, schema) as rows:
+            for n in range(1, flips + 1):
+                old, new = root / ".worktrees" / f"h{n - 1}", root / ".worktrees" / f"h{n}"
+                shutil.copytree(old, new, symlinks=True)
+                ref = stable[n % len(stable)]
+                (new / ref / "workflows" / "a.yaml").write_text(workflow_yaml(f"v{n}"))
+                if n == flips // 2:
+                    shutil.rmtree(new / "doomed")  # a commit that removes a pack
+                _flip(link, f".worktrees/h{n}")
+                shutil.rmtree(old)  # git-sync deletes the old worktree at once
+                await asyncio.sleep(0.1 if n % 3 else 0.0)
+            done = time.monotonic()
+
+            async def final() -> bool:
+                got = await workflows(pg_url, schema)
+                want = {f"{r}.b": "B" for r in stable}
+                for n in range(flips + 1):  # the last flip that edited each pack wins
+                    want[f"{stable[n % len(stable)]}.a"] = f"v{n}"
+                return got == want
+
+            await until(final, 60, what="newest snapshot registered, doomed pack removed")
+            converge = time.monotonic() - done
+        stable_min = min(rows.samples)
+        record(
+            "100 git-sync flips, old worktree deleted at once, one pack removed by a commit",
+            flips=flips,
+            row_samples=len(rows.samples),
+            min_rows=stable_min,
+            stable_rows=2 * len(stable),
+            converge_after_last_flip_s=round(converge, 2),
+        )
+        assert stable_min >= 2 * len(stable)  # the stable packs' rows never dipped
+        assert proc.proc.poll() is None
+    finally:
+        proc.kill()
+
+
+async def test_pack_folder_renamed_away_and_back(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    base = settings.packs_base_dir
+    schema = settings.db_schema
+    make_core_pack(base)
+    refs = [f"r{i}" for i in range(10)]
+    for ref in refs:
+        make_pack(base, ref, {"a.yaml": workflow_yaml(ref), "b.yaml": workflow_yaml(ref)})
+    proc = await start_daemon(settings, tmp_path)
+    try:
+        async with RowSampler(pg_url, schema) as rows:
+            hidden = base / ".r3.old"
+            (base / "r3").rename(hidden)  # hidden names never load: the pack is gone
+            moved = time.monotonic()
+
+            async def r3_gone() -> bool:
+                return await _count(pg_url, schema, "pack_ref = 'r3'") == 0
+
+            await until(r3_gone, 30, what="a renamed-away pack is removed")
+            removed_s = time.monotonic() - moved
+            hidden.rename(base / "r3")
+            back = time.monotonic()
+
+            async def r3_back() -> bool:
+                return await _count(pg_url, schema, "pack_ref = 'r3'") == 2
+
+            await until(r3_back, 30, what="renamed back: registered again")
+            back_s = time.monotonic() - back
+        low = min(rows.samples)
+        record(
+            "pack folder renamed to a hidden name and back",
+            removed_s=round(removed_s, 2),
+            restored_s=round(back_s, 2),
+            min_rows=low,
+            rows_of_other_packs=2 * (len(refs) - 1),
+        )
+        assert low == 2 * (len(refs) - 1)  # only r3's two rows went
+        assert await _count(pg_url, schema) == 2 * len(refs)
+    finally:
+        proc.kill()
