@@ -241,3 +241,46 @@ async def test_pack_gone_mid_sweep_is_deleted_at_the_end(
     report = await service.sync_all(trigger="reconcile", progress=progress)
     assert order[-1] == ("gamma", "removed") and report.totals["deleted"] == 2
     assert await pack_refs(pool) == {"alpha", "beta", "delta"}
+
+
+def test_a_scan_never_reads_half_of_a_swapped_base(packs: Path, tmp_path: Path) -> None:
+    """The base renamed away and an empty folder put in its place while a pack
+    is being read: the scan sees the whole pack or no pack, never a pack whose
+    files look removed (which would delete their rows)."""
+    import threading
+
+    from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
+
+    make_pack(packs, "alpha", {f"w{i}.yaml": workflow_yaml() for i in range(40)})
+    away, empty = tmp_path / "away", tmp_path / "empty"
+    stop = threading.Event()
+    swaps = 0
+
+    def swapper() -> None:
+        nonlocal swaps
+        while not stop.is_set():
+            packs.rename(away)
+            empty.mkdir()
+            empty.rename(packs)
+            packs.rename(empty)
+            empty.rmdir()
+            away.rename(packs)
+            swaps += 1
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    seen: set[int | None] = set()
+    scans = 0
+    deadline = time.monotonic() + 20
+    try:
+        while (scans < 300 or swaps < 20) and time.monotonic() < deadline and thread.is_alive():
+            scans += 1
+            try:
+                pack = scan_pack(packs, "alpha", max_file_size=1 << 20)
+            except BaseDirUnavailable:
+                continue
+            seen.add(None if pack is None else len(pack.workflow_files))
+    finally:
+        stop.set()
+        thread.join()
+    assert swaps >= 20 and seen <= {None, 40}, (swaps, seen)

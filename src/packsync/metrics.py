@@ -90,6 +90,11 @@ class Metrics:
             "1 when the watcher polls instead of using inotify.",
             registry=r,
         )
+        self.mass_delete_refused = Gauge(
+            "packsync_mass_delete_refused",
+            "1 while the deletion guard refuses to remove packs whose folders are gone.",
+            registry=r,
+        )
         self.build_info = Gauge(
             "packsync_build_info", "Build information (always 1).", ["version"], registry=r
         )

@@ -25,7 +25,7 @@ import pytest
 from packsync.config import Settings
 from tests.daemon_support import RowSampler, until
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
-from tests.reliability.support import HealthSampler, record, since, start_daemon
+from tests.reliability.support import HealthSampler, get_json, record, since, start_daemon
 
 PACKS = 120
 FILES = ("a.yaml", "b.yaml", "c.yaml")
@@ -133,6 +133,8 @@ async def test_base_fault_deletes_nothing(
             t0,
         )
         refused = len(sweep.get("refused_deletes", []))
+        pending = (await get_json(port, "/status"))["deletion_refused"]
+        assert pending is not None and pending["packs"] and pending["reason"]
         restored = time.monotonic()
         if when == "before-sweep":
             _relabel(away if fault != "chmod-000" else base, "v2")
@@ -150,6 +152,11 @@ async def test_base_fault_deletes_nothing(
 
         await until(converged, 60, what="converged after the base came back")
         converge_s = round(time.monotonic() - restored, 2)
+
+        async def cleared() -> bool:
+            return (await get_json(port, "/status"))["deletion_refused"] is None
+
+        await until(cleared, 30, what="the refusal cleared by a sweep of the healthy base")
         record(
             f"base {fault} {when}",
             rows_before=total,

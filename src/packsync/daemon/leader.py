@@ -106,6 +106,18 @@ class LeaderElector:
         """The fencing token of every write (fencing.py); None: not the leader."""
         return self._token if self.is_leader else None
 
+    def describe(self) -> dict[str, Any] | None:
+        """The lease as /status shows it (None: not held)."""
+        token = self.token()
+        if token is None:
+            return None
+        return {
+            "epoch": token.epoch,
+            "holder": token.holder,
+            "lease_seconds": self.lease_seconds,
+            "valid_for_seconds": round(max(0.0, self._valid_until - time.monotonic()), 2),
+        }
+
     @property
     def connected(self) -> bool:
         return self._connected

@@ -96,6 +96,7 @@ class Daemon:
         self.state.pending = self.scheduler.pending
         self.state.running = self.scheduler.running
         self.state.tasks_alive = self._tasks_alive
+        self.state.lease = self.elector.describe
 
     # -- lifecycle -------------------------------------------------------------
     async def run(self) -> int:

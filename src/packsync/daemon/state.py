@@ -56,6 +56,9 @@ class DaemonState:
     http_port: int | None = None
     last_full_sync: float | None = None
     packs: dict[str, PackStatus] = field(default_factory=dict)
+    # The deletion guard's pending refusal: why, and which packs (None: none).
+    delete_refusal: dict[str, Any] | None = None
+    lease: Callable[[], dict[str, Any] | None] = lambda: None
     watcher_alive: Callable[[], bool] = lambda: True
     tasks_alive: Callable[[], bool] = lambda: True
     pending: Callable[[], list[str]] = _never
@@ -68,6 +71,10 @@ class DaemonState:
     def set_db_up(self, up: bool) -> None:
         self.db_up = up
         self.metrics.db_up.set(1 if up else 0)
+
+    def set_refusal(self, reason: str | None, packs: list[str]) -> None:
+        self.delete_refusal = {"reason": reason, "packs": sorted(packs)} if packs else None
+        self.metrics.mass_delete_refused.set(1 if packs else 0)
 
     def set_watcher(self, mode: str | None, reason: str | None = None) -> None:
         self.watcher_mode = mode
@@ -98,6 +105,8 @@ class DaemonState:
                 "alive": self.watcher_alive(),
                 "fallback_reason": self.watcher_fallback_reason,
             },
+            "leader_lease": self.lease(),
+            "deletion_refused": self.delete_refusal,
             "pending_packs": self.pending(),
             "running": self.running(),
             "packs": {ref: st.as_dict() for ref, st in sorted(self.packs.items())},

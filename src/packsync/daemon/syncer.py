@@ -160,6 +160,7 @@ class PackSyncer:
             if result.pack_ref not in seen:
                 self._record(result, trigger, 0.0)
         self.state.last_full_sync = time.time()
+        self.state.set_refusal(report.refused_reason, report.refused_deletes)
         drift = self._drift(report.packs, trigger, explained())
         totals = report.totals
         log.info(
@@ -205,6 +206,8 @@ class PackSyncer:
             unchanged=result.unchanged,
             finished_at=now,
         )
+        if result.outcome == "refused" and self.state.delete_refusal is None:
+            self.state.set_refusal(result.message, [result.pack_ref])
         if result.outcome == "removed":
             self.state.packs.pop(result.pack_ref, None)
         else:
