@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from packsync.config import Settings
 from tests.daemon_support import RowSampler, until, workflows
@@ -34,6 +35,7 @@ async def _count(url: str, schema: str, where: str = "TRUE") -> int:
         await conn.close()
 
 
+@pytest.mark.reliability_slow
 async def test_100_git_sync_flips_never_drop_a_row(
     settings: Settings, pg_url: str, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import pytest
 from pydantic import SecretStr
 
 from packsync.config import Settings
@@ -37,6 +38,7 @@ async def _per_pack(url: str, schema: str) -> dict[str, int]:
     return {r["ref"]: int(r["n"]) for r in rows}
 
 
+@pytest.mark.reliability_slow
 async def test_kill_9_at_random_moments_of_an_initial_sync_leaves_no_partial_pack(
     settings: Settings, pg_url: str, tmp_path: Path
 ) -> None:
@@ -88,6 +90,7 @@ async def test_kill_9_at_random_moments_of_an_initial_sync_leaves_no_partial_pac
     assert counts == {f"p{i:03d}": PER_PACK for i in range(packs)}
 
 
+@pytest.mark.reliability_slow
 async def test_every_connection_terminated_during_an_edit_storm_converges(
     settings: Settings, pg_url: str, tmp_path: Path
 ) -> None:
@@ -142,6 +145,7 @@ async def test_every_connection_terminated_during_an_edit_storm_converges(
         proc.kill()
 
 
+@pytest.mark.reliability_slow
 async def test_postgresql_stopped_and_restarted_while_files_change(
     settings: Settings, own_pg: OwnServer, tmp_path: Path
 ) -> None:
