@@ -154,16 +154,17 @@ class LeaderElector:
         conn = await asyncio.wait_for(self._connect(), self.query_timeout * 2)
         self._conn = conn
         self.connected = True
-        self._backoff.reset()
-        if self._reported_down:
-            self._reported_down = False
-            log.info("leader election: database reachable again")
         conn.add_termination_listener(self._terminated)
         while not self._lost.is_set():
             if self._leader:
                 await self._renew()
             else:
                 await self._campaign()
+            # reachable = answering, not merely accepting connections (read-only)
+            self._backoff.reset()
+            if self._reported_down:
+                self._reported_down = False
+                log.info("leader election: database reachable again")
             wait = self.check_interval if self._leader else self.poll_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lost.wait(), wait)

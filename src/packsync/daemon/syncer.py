@@ -36,6 +36,7 @@ _RETRYABLE_PG = (
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.QueryCanceledError,  # statement_timeout
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # read-only database, hot standby
 )
 
 
@@ -128,6 +129,7 @@ class PackSyncer:
                 result = await service.sync_pack(ref, trigger=trigger)
             except BaseException as exc:
                 self._record_failure(ref, trigger, time.monotonic() - started, exc)
+                await self._recycle_if_read_only(exc)
                 raise
             self._record(result, trigger, time.monotonic() - started)
         await self.refresh_gauges()
@@ -155,6 +157,9 @@ class PackSyncer:
             log.info("full sync interrupted", trigger=trigger, packs_done=len(results))
             await self.refresh_gauges()
             return False
+        except Exception as exc:
+            await self._recycle_if_read_only(exc)
+            raise
         seen = {r.pack_ref for r in results}
         for result in report.packs:  # in case the service reports packs without progress
             if result.pack_ref not in seen:
@@ -188,6 +193,14 @@ class PackSyncer:
             self.metrics.reconcile_drift.inc(len(missed))
             log.warning("reconcile found changes the watcher missed", packs=missed)
         return len(missed)
+
+    async def _recycle_if_read_only(self, exc: BaseException) -> None:
+        """Sessions opened while the database was read-only stay read-only when
+        it becomes writable again: replace every pooled connection."""
+        read_only = isinstance(exc, asyncpg.exceptions.ReadOnlySQLTransactionError)
+        if read_only and self._pool is not None:
+            log.warning("database is read-only; pooled connections will be replaced")
+            await self._pool.expire_connections()
 
     # -- bookkeeping ---------------------------------------------------------
     def _record(self, result: PackResult, trigger: str, duration: float) -> None:
