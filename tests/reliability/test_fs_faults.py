@@ -132,3 +132,105 @@ async def test_pack_folder_renamed_away_and_back(
         assert await _count(pg_url, schema) == 2 * len(refs)
     finally:
         proc.kill()
+
+
+async def test_files_replaced_by_directories_delete_nothing(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    """A workflow file and a pack.yaml each replaced by a folder of the same
+    name (a botched checkout): refused with a diagnostic, rows kept."""
+    base = settings.packs_base_dir
+    schema = settings.db_schema
+    make_core_pack(base)
+    make_pack(base, "alpha", {"a.yaml": workflow_yaml("A"), "b.yaml": workflow_yaml("B")})
+    make_pack(base, "beta", {"c.yaml": workflow_yaml("C")})
+    proc = await start_daemon(settings, tmp_path)
+    try:
+        async with RowSampler(pg_url, schema) as rows:
+            a = base / "alpha" / "workflows" / "a.yaml"
+            a.unlink()
+            a.mkdir()
+            pack_yaml = base / "beta" / "pack.yaml"
+            text = pack_yaml.read_text()
+            pack_yaml.unlink()
+            pack_yaml.mkdir()
+            mark = len(proc.lines)
+
+            async def both_seen() -> bool:
+                synced = {
+                    e.get("pack") for e in proc.lines[mark:] if e.get("event") == "pack synced"
+                }
+                return {"alpha", "beta"} <= synced
+
+            await until(both_seen, 30, what="both packs synced after the swap")
+            await asyncio.sleep(0.5)
+            during = await workflows(pg_url, schema)
+            a.rmdir()
+            a.write_text(workflow_yaml("A2"))
+            pack_yaml.rmdir()
+            pack_yaml.write_text(text)
+            back = time.monotonic()
+
+            async def converged() -> bool:
+                return (await workflows(pg_url, schema)).get("alpha.a") == "A2"
+
+            await until(converged, 30, what="converged once files are files again")
+            converge = time.monotonic() - back
+        record(
+            "a workflow file and a pack.yaml replaced by folders",
+            min_rows=min(rows.samples),
+            rows_before=3,
+            converge_s=round(converge, 2),
+        )
+        assert during == {"alpha.a": "A", "alpha.b": "B", "beta.c": "C"}
+        assert min(rows.samples) == 3
+    finally:
+        proc.kill()
+
+
+@pytest.mark.reliability_slow
+async def test_slow_non_atomic_writer_never_registers_a_half_file(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    """A file written in pieces over 3 s (longer than the debounce's maximum
+    wait): a half file is invalid, so the last good version stays registered;
+    the finished file is registered. Labels are sampled all along."""
+    base = settings.packs_base_dir
+    schema = settings.db_schema
+    make_core_pack(base)
+    make_pack(base, "alpha", {"a.yaml": workflow_yaml("Old")})
+    proc = await start_daemon(settings, tmp_path)
+    seen: set[str | None] = set()
+    try:
+
+        async def sample() -> None:
+            while True:
+                seen.add((await workflows(pg_url, schema)).get("alpha.a"))
+                await asyncio.sleep(0.01)
+
+        sampler = asyncio.create_task(sample())
+        text = workflow_yaml("New").encode()
+        path = base / "alpha" / "workflows" / "a.yaml"
+        step = len(text) // 10 + 1
+        with path.open("wb") as out:
+            for i in range(0, len(text), step):
+                out.write(text[i : i + step])
+                out.flush()
+                await asyncio.sleep(0.3)
+        done = time.monotonic()
+
+        async def new() -> bool:
+            return (await workflows(pg_url, schema)).get("alpha.a") == "New"
+
+        await until(new, 30, what="the finished file registered")
+        converge = time.monotonic() - done
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+        record(
+            "slow non-atomic writer (10 pieces over 3 s)",
+            labels_seen=sorted(str(x) for x in seen),
+            converge_after_last_write_s=round(converge, 2),
+        )
+        assert seen <= {"Old", "New"}, seen
+    finally:
+        proc.kill()
