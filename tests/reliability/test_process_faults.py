@@ -90,7 +90,6 @@ async def test_kill_9_at_random_moments_of_an_initial_sync_leaves_no_partial_pac
     assert counts == {f"p{i:03d}": PER_PACK for i in range(packs)}
 
 
-@pytest.mark.reliability_slow
 async def test_every_connection_terminated_during_an_edit_storm_converges(
     settings: Settings, pg_url: str, tmp_path: Path
 ) -> None:

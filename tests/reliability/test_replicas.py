@@ -13,7 +13,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from packsync.config import Settings
 from packsync.db import queries
@@ -145,7 +144,6 @@ async def _label(url: str, schema: str, label: str) -> bool:
     return (await workflows(url, schema)).get("alpha.one") == label
 
 
-@pytest.mark.reliability_slow
 async def test_leader_frozen_mid_transaction_loses_the_lease_and_never_commits(
     settings: Settings, pg_url: str, tmp_path: Path
 ) -> None:

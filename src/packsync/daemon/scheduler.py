@@ -249,8 +249,11 @@ class SyncScheduler:
             self._note(key, trigger)
             return
         if self._is_busy(exc):
-            # Another process holds the pack: not a failure, never given up on.
-            log.warning("pack busy; will retry", key=key, retry_in=BUSY_RETRY_SECONDS)
+            # Another process holds the pack, or this daemon's lease went under
+            # it: not a failure, never given up on.
+            log.warning(
+                "pack busy; will retry", key=key, retry_in=BUSY_RETRY_SECONDS, reason=_describe(exc)
+            )
             self._debouncer.mark(key, now, not_before=now + BUSY_RETRY_SECONDS)
             self._note(key, trigger)
             return
