@@ -17,7 +17,7 @@ import pytest
 from packsync.config import Settings
 from tests.daemon_support import RowSampler, until, workflows
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
-from tests.reliability.support import record, start_daemon
+from tests.reliability.support import HealthSampler, record, start_daemon
 
 
 def _flip(link: Path, target: str) -> None:
@@ -232,5 +232,107 @@ async def test_slow_non_atomic_writer_never_registers_a_half_file(
             converge_after_last_write_s=round(converge, 2),
         )
         assert seen <= {"Old", "New"}, seen
+    finally:
+        proc.kill()
+
+
+@pytest.mark.reliability_slow
+async def test_configmap_data_swaps_while_syncing_never_drop_a_row(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    """The kubelet's ConfigMap layout (`..data` → `..<timestamp>`, every pack
+    a symlink through `..data`): 30 swaps in quick succession, the old
+    snapshot deleted at once, while the daemon syncs each."""
+    base = settings.packs_base_dir
+    schema = settings.db_schema
+    refs = [f"c{i:02d}" for i in range(20)]
+
+    def snapshot(n: int) -> None:
+        snap = base / f"..2026_01_01_00_00_00.{n}"
+        make_core_pack(snap)
+        for ref in refs:
+            make_pack(snap, ref, {"a.yaml": workflow_yaml(f"cm{n}"), "b.yaml": workflow_yaml("B")})
+
+    snapshot(0)
+    os.symlink("..2026_01_01_00_00_00.0", base / "..data")
+    for ref in ["core", *refs]:
+        os.symlink(f"..data/{ref}", base / ref)
+    proc = await start_daemon(settings, tmp_path)
+    swaps = 30
+    try:
+        async with RowSampler(pg_url, schema) as rows:
+            for n in range(1, swaps + 1):
+                snapshot(n)
+                _flip(base / "..data", f"..2026_01_01_00_00_00.{n}")
+                shutil.rmtree(base / f"..2026_01_01_00_00_00.{n - 1}")
+                await asyncio.sleep(0.05 if n % 2 else 0.2)
+            done = time.monotonic()
+
+            async def final() -> bool:
+                got = await workflows(pg_url, schema)
+                return got == {
+                    **{f"{r}.a": f"cm{swaps}" for r in refs},
+                    **{f"{r}.b": "B" for r in refs},
+                }
+
+            await until(final, 60, what="the last snapshot registered")
+            converge = time.monotonic() - done
+        record(
+            "30 ConfigMap ..data swaps while syncing, old snapshot deleted at once",
+            swaps=swaps,
+            min_rows=min(rows.samples),
+            rows=2 * len(refs),
+            row_samples=len(rows.samples),
+            converge_after_last_swap_s=round(converge, 2),
+        )
+        assert min(rows.samples) == 2 * len(refs)
+        assert proc.proc.poll() is None
+    finally:
+        proc.kill()
+
+
+@pytest.mark.reliability_slow
+async def test_50000_files_appearing_in_one_pack(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    """50,000 files land in one pack at once (an unpacked archive): the inotify
+    queue overflows, the daemon rescans, stays live, loses no row, and an
+    edit made right after is registered."""
+    base = settings.packs_base_dir
+    schema = settings.db_schema
+    make_core_pack(base)
+    make_pack(base, "big", {"a.yaml": workflow_yaml("A")})
+    make_pack(base, "other", {"o.yaml": workflow_yaml("O")})
+    proc = await start_daemon(settings, tmp_path)
+    try:
+        assert proc.port is not None
+        async with RowSampler(pg_url, schema) as rows, HealthSampler(proc.port) as health:
+            started = time.monotonic()
+            files = base / "big" / "files"
+
+            def flood() -> None:  # in a thread: the samplers keep sampling
+                files.mkdir()
+                for i in range(50_000):
+                    (files / f"f{i:05d}.txt").write_bytes(b"x\n")
+
+            await asyncio.to_thread(flood)
+            (base / "big" / "workflows" / "a.yaml").write_text(workflow_yaml("After"))
+            written = time.monotonic()
+
+            async def edited() -> bool:
+                return (await workflows(pg_url, schema)).get("big.a") == "After"
+
+            await until(edited, 120, what="the edit registered after the flood")
+            converge = time.monotonic() - written
+        record(
+            "50,000 files appearing in one pack",
+            write_s=round(written - started, 1),
+            edit_registered_after_s=round(converge, 2),
+            min_rows=min(rows.samples),
+            healthz_failures=len(health.failures),
+            healthz_samples=health.samples,
+        )
+        assert min(rows.samples) == 2 and health.failures == [] and health.samples > 100
+        assert proc.proc.poll() is None
     finally:
         proc.kill()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from packsync.config import Settings
 from packsync.db import queries
@@ -106,8 +107,11 @@ async def _audit(url: str, schema: str) -> None:
         await conn.close()
 
 
+@pytest.mark.parametrize(
+    "replicas", [2, pytest.param(3, marks=pytest.mark.reliability_slow)], ids=["2", "3"]
+)
 async def test_sigkill_of_the_leader_fails_over(
-    settings: Settings, pg_url: str, tmp_path: Path
+    settings: Settings, pg_url: str, tmp_path: Path, replicas: int
 ) -> None:
     base = settings.packs_base_dir
     make_core_pack(base)
@@ -127,7 +131,7 @@ async def test_sigkill_of_the_leader_fails_over(
             lambda: _label(pg_url, settings.db_schema, "After"), 30, what="new leader syncs"
         )
         record(
-            "2 replicas, SIGKILL of the leader",
+            f"{replicas} replicas, SIGKILL of the leader",
             failover_s=round(failover, 2),
             edit_registered_s=round(time.monotonic() - edited, 2),
             max_leaders_seen=roles.max_leaders,
@@ -144,14 +148,17 @@ async def _label(url: str, schema: str, label: str) -> bool:
     return (await workflows(url, schema)).get("alpha.one") == label
 
 
+@pytest.mark.parametrize(
+    "replicas", [3, pytest.param(2, marks=pytest.mark.reliability_slow)], ids=["3", "2"]
+)
 async def test_leader_frozen_mid_transaction_loses_the_lease_and_never_commits(
-    settings: Settings, pg_url: str, tmp_path: Path
+    settings: Settings, pg_url: str, tmp_path: Path, replicas: int
 ) -> None:
     base = settings.packs_base_dir
     schema = settings.db_schema
     make_core_pack(base)
     make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
-    procs, roles = await _replicas(settings, tmp_path, 3)
+    procs, roles = await _replicas(settings, tmp_path, replicas)
     admin = await asyncpg.connect(pg_url)
     old: DaemonProcess | None = None
     try:
@@ -202,7 +209,7 @@ async def test_leader_frozen_mid_transaction_loses_the_lease_and_never_commits(
         }
         after_resume = [e for e in list(old.lines)[mark:] if e.get("event") == "pack synced"]
         record(
-            "3 replicas, SIGSTOP of the leader mid-transaction, SIGCONT after the takeover",
+            f"{replicas} replicas, SIGSTOP of the leader mid-transaction, SIGCONT after takeover",
             lease_s=LEASE,
             failover_s=round(failover, 2),
             converge_after_resume_s=round(converge, 2),
