@@ -18,6 +18,7 @@
 - `check_db`: runs the kit's check_db.py on the target; asserts 0 problems.
 - `service`: a SyncService on `settings` and `pool`.
 - `packs`: the packs base directory (= settings.packs_base_dir).
+- `own_pg`: a PostgreSQL server of the test's own (`OwnServer`: stop/start).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from packsync.config import Settings
 from packsync.db.connection import create_pool
 from packsync.db.migrate import migrate
 from packsync.service import SyncService
+from tests.daemon_support import OwnServer
 
 TEST_DB_ENV = "PACKSYNC_TEST_DATABASE_URL"
 
@@ -276,3 +278,16 @@ def check_db(settings: Settings) -> Callable[..., list[str]]:
     if ATTUNE_KIT is None:
         pytest.skip("the Attune conformance kit (../shared/attune) is absent")
     return lambda **kw: run_check_db(settings, **kw)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnServer]:
+    """A PostgreSQL server of the test's own, to stop and start under a daemon."""
+    root = server_tmpdir("packsync-own-pg-")
+    server = OwnServer(root / "data")
+    try:
+        yield server
+    finally:
+        server.start()  # cleanup expects a running server
+        server.server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)

@@ -161,3 +161,52 @@ def daemon_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+class RowSampler:
+    """Counts workflow rows on its own connection, as often as it can, while a
+    sweep runs: the lowest count seen is what a reader could have seen."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        self.url, self.schema = url, schema
+        self.samples: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        try:
+            while True:
+                n = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".workflow_definition')
+                self.samples.append(int(n))
+                await asyncio.sleep(0.001)
+        finally:
+            await conn.close()
+
+    async def __aenter__(self) -> RowSampler:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0.05)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class OwnServer:
+    def __init__(self, pgdata: Path) -> None:
+        import pgserver
+
+        self.pgdata = pgdata
+        self.server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        self.url = str(self.server.get_uri())
+
+    def stop(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()

@@ -4,47 +4,12 @@ retries with backoff and converges when the database returns."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
 from pydantic import SecretStr
 
 from packsync.config import Settings
-from tests.conftest import server_tmpdir
-from tests.daemon_support import InProcess, fast_settings, safe_workflows, until
+from tests.daemon_support import InProcess, OwnServer, fast_settings, safe_workflows, until
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
-
-
-class OwnServer:
-    def __init__(self, pgdata: Path) -> None:
-        import pgserver
-
-        self.pgdata = pgdata
-        self.server = pgserver.get_server(pgdata, cleanup_mode="delete")
-        self.url = str(self.server.get_uri())
-
-    def stop(self) -> None:
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=self.server.system_user)
-
-    def start(self) -> None:
-        with self.server._lock:
-            self.server.ensure_postgres_running()
-
-
-@pytest.fixture
-def own_pg() -> Iterator[OwnServer]:
-    # outside /tmp/pytest-of-<user>, which another pytest session may lock to 0700
-    root = server_tmpdir("packsync-outage-")
-    server = OwnServer(root / "own-pg")
-    yield server
-    server.start()  # cleanup expects a running server
-    server.server.cleanup()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_database_outage_is_survived_and_caught_up(

@@ -11,7 +11,9 @@ import asyncpg
 import pytest
 
 from packsync.config import Settings
+from packsync.results import PackResult
 from packsync.service import SyncService
+from tests.daemon_support import RowSampler
 from tests.packfactory import make_pack, workflow_yaml
 
 
@@ -151,3 +153,134 @@ async def test_named_pack_that_does_not_exist_is_an_error(
     assert [(p.pack_ref, p.outcome) for p in report.packs] == [("nosuch", "pack-error")]
     assert report.packs[0].diagnostics[0].code == "pack-not-found"
     assert await workflow_count(pool) == 8
+
+
+def _swap_base(base: Path, away: Path, replacement: str) -> None:
+    """What an unmount, a failed checkout or a volume swap does to the base."""
+    base.rename(away)
+    if replacement == "empty":
+        base.mkdir()
+    elif replacement == "file":
+        base.write_text("not a folder\n")
+
+
+@pytest.mark.parametrize("replacement", ["empty", "missing", "file"])
+async def test_base_swapped_mid_sweep_deletes_nothing(
+    service: SyncService,
+    pool: asyncpg.Pool,
+    packs: Path,
+    tmp_path: Path,
+    pg_url: str,
+    settings: Settings,
+    replacement: str,
+) -> None:
+    """Issue 11: a quarter through a sweep the base is renamed away (and an
+    empty folder or a file put in its place): not one row may go."""
+    refs = [f"p{i:03d}" for i in range(120)]
+    for ref in refs:
+        make_pack(packs, ref, {"a.yaml": workflow_yaml(ref)})
+    assert (await service.sync_all(trigger="startup")).totals["created"] == 120
+    done: list[str] = []
+
+    def progress(result: PackResult) -> None:
+        done.append(result.pack_ref)
+        if len(done) == 30:
+            _swap_base(packs, tmp_path / "away", replacement)
+
+    async with RowSampler(pg_url, settings.db_schema) as sampler:
+        report = await service.sync_all(trigger="signal", progress=progress)
+    assert len(done) >= 30, "the swap happened mid-sweep"
+    assert report.totals["deleted"] == 0
+    assert min(sampler.samples) == 120 and len(sampler.samples) > 5
+    assert await workflow_count(pool) == 120
+    assert len(report.refused_deletes) == 90 and report.outcome == "refused"
+
+
+async def test_single_removals_accumulate_against_the_fraction(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    """`rm -rf packs/*` seen one watch event at a time: each removal alone is
+    small, together they are a mass delete — counted since the last sweep."""
+    outcomes = []
+    for ref in four_packs[:3]:
+        shutil.rmtree(packs / ref)
+        outcomes.append((await service.sync_pack(ref, trigger="watch")).outcome)
+    assert outcomes == ["removed", "removed", "refused"]
+    assert await pack_refs(pool) == {four_packs[2], four_packs[3]}
+
+
+async def test_single_removal_on_a_replaced_base_waits_for_a_sweep(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str], tmp_path: Path
+) -> None:
+    """A pack gone from a base that is no longer the folder the last sweep saw
+    (a volume swap): refused; the next sweep judges the new folder afresh."""
+    new = tmp_path / "new"
+    new.mkdir()
+    for ref in four_packs[1:]:
+        shutil.copytree(packs / ref, new / ref)
+    packs.rename(tmp_path / "old")
+    new.rename(packs)
+    single = await service.sync_pack(four_packs[0], trigger="watch")
+    assert single.outcome == "refused" and single.message and "replaced" in single.message
+    assert await workflow_count(pool) == 8
+    report = await service.sync_all(trigger="watch")
+    assert report.totals["deleted"] == 2 and await pack_refs(pool) == set(four_packs[1:])
+
+
+async def test_pack_gone_mid_sweep_is_deleted_at_the_end(
+    service: SyncService, pool: asyncpg.Pool, packs: Path, four_packs: list[str]
+) -> None:
+    """A real removal during a sweep (base unchanged) is still deleted, at the end."""
+    order: list[tuple[str, str]] = []
+
+    def progress(result: PackResult) -> None:
+        order.append((result.pack_ref, result.outcome))
+        if len(order) == 1:
+            shutil.rmtree(packs / "gamma")
+
+    report = await service.sync_all(trigger="reconcile", progress=progress)
+    assert order[-1] == ("gamma", "removed") and report.totals["deleted"] == 2
+    assert await pack_refs(pool) == {"alpha", "beta", "delta"}
+
+
+def test_a_scan_never_reads_half_of_a_swapped_base(packs: Path, tmp_path: Path) -> None:
+    """The base renamed away and an empty folder put in its place while a pack
+    is being read: the scan sees the whole pack or no pack, never a pack whose
+    files look removed (which would delete their rows)."""
+    import threading
+
+    from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
+
+    make_pack(packs, "alpha", {f"w{i}.yaml": workflow_yaml() for i in range(40)})
+    away, empty = tmp_path / "away", tmp_path / "empty"
+    stop = threading.Event()
+    swaps = 0
+
+    def swapper() -> None:
+        nonlocal swaps
+        while not stop.is_set():
+            packs.rename(away)
+            empty.mkdir()
+            empty.rename(packs)
+            packs.rename(empty)
+            empty.rmdir()
+            away.rename(packs)
+            swaps += 1
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    seen: set[int | None] = set()
+    scans = 0
+    deadline = time.monotonic() + 20
+    try:
+        while (scans < 300 or swaps < 20) and time.monotonic() < deadline and thread.is_alive():
+            scans += 1
+            try:
+                pack = scan_pack(packs, "alpha", max_file_size=1 << 20)
+            except BaseDirUnavailable:
+                continue
+            seen.add(None if pack is None else len(pack.workflow_files))
+    finally:
+        stop.set()
+        thread.join()
+    assert swaps >= 20 and seen <= {None, 40}, (swaps, seen)

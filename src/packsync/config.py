@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sync_group: str = Field(default="default", min_length=1, max_length=200)
+    # A leader that cannot renew its lease for this long (frozen, cut off) loses
+    # leadership: a standby ends its session and takes over; its writes are fenced.
+    leader_lease_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
 
     @field_validator("db_schema", "state_schema")
     @classmethod

@@ -19,6 +19,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,16 @@ from packsync.config import Settings
 from packsync.db import queries, reads
 from packsync.db.connection import is_connection_error
 from packsync.diagnostics import error
-from packsync.guard import BASE_MISSING, DeletionGuard, deletable
+from packsync.fencing import TokenSource, check_fence
+from packsync.guard import (
+    BASE_MISSING,
+    BaseProbe,
+    DeleteBudget,
+    DeletionGuard,
+    base_problem,
+    deletable,
+    probe_base,
+)
 from packsync.pipeline.catalog import CatalogCache
 from packsync.pipeline.links import ActionLink, action_links
 from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
@@ -46,7 +56,6 @@ from packsync.pipeline.register import apply_plan, read_registered
 from packsync.pipeline.scan import (
     PACK_REF,
     BaseDirUnavailable,
-    list_pack_refs,
     printable,
     scan_pack,
 )
@@ -84,6 +93,8 @@ class SyncService(WorkflowStore):
         # watch events costs one read per interval, not one per pack).
         self._registered_actions: dict[str, frozenset[str]] = {}
         self._registered_actions_at: float | None = None
+        # The daemon's leader lease: writes commit only while it holds (fencing.py).
+        self.fence: TokenSource | None = None
 
     async def _read_registered_actions(self, *, fresh: bool) -> None:
         now = time.monotonic()
@@ -111,12 +122,13 @@ class SyncService(WorkflowStore):
         started = datetime.now(UTC)
         clock = time.monotonic()
         await self._read_registered_actions(fresh=False)
-        result = await self._sync_one(ref, refusal=None, decided=False)
+        synced = await self._sync_one(ref, removal=_Removal(self._guard.reference), sweep=False)
+        assert synced is not None  # a removal is never deferred
         await self._record_run(
-            ref, trigger, started, result.outcome, result.message, result.counts()
+            ref, trigger, started, synced.outcome, synced.message, synced.counts()
         )
-        _log_result(result, trigger, time.monotonic() - clock)
-        return result
+        _log_result(synced, trigger, time.monotonic() - clock)
+        return synced
 
     async def sync_all(
         self,
@@ -126,58 +138,66 @@ class SyncService(WorkflowStore):
         allow_mass_delete: bool = False,
         progress: Callable[[PackResult], None] | None = None,
     ) -> SyncReport:
-        """A full sweep: every pack folder, plus registered packs whose folder is gone."""
+        """A full sweep: every pack folder, then the registered packs whose folder
+        is gone. Deletions are decided at the end, on a fresh look at the base
+        (guard.py): a base swapped mid-sweep makes every pack look gone, and
+        nothing is deleted pack by pack on the way."""
         check_trigger(trigger)
         started = datetime.now(UTC)
         base = self.settings.packs_base_dir
-        names = await asyncio.to_thread(list_pack_refs, base)
-        report = SyncReport(base_ok=names is not None)
+        start = await asyncio.to_thread(probe_base, base)
+        self._guard.start_sweep(start)
+        report = SyncReport(base_ok=start.usable)
         on_disk: set[str] = set()
-        if names is None:
+        if not start.usable:
             report.diagnostics.append(error(str(base), "base-dir-unavailable", BASE_MISSING))
-        else:
-            for name in names:
-                if PACK_REF.match(name):
-                    on_disk.add(name)
-                else:
-                    report.diagnostics.append(
-                        error(
-                            printable(str(base / name)),
-                            "pack-ref-format",
-                            f"pack folder name '{printable(name)}' is not a valid pack ref: "
-                            "use lower case "
-                            "letters, digits, '_' and '-', starting with a letter",
-                        )
+        for name in start.names:
+            if PACK_REF.match(name):
+                on_disk.add(name)
+            else:
+                report.diagnostics.append(
+                    error(
+                        printable(str(base / name)),
+                        "pack-ref-format",
+                        f"pack folder name '{printable(name)}' is not a valid pack ref: "
+                        "use lower case "
+                        "letters, digits, '_' and '-', starting with a letter",
                     )
-        gone, refusal = await self._gone_packs(
-            on_disk if names is not None else None, allow_mass_delete
-        )
+                )
         self._catalog.forget()  # the sweep re-lists every pack it looks up
         await self._read_registered_actions(fresh=True)
-        wanted = set(on_disk) | set(gone)
+        present = sorted(on_disk if only is None else on_disk & set(only))
+        went: set[str] = set()  # folders that vanished while the sweep ran
+        for ref in present:
+            clock = time.monotonic()
+            result = await self._sync_one(ref, removal=None)
+            if result is None:
+                went.add(ref)
+                continue
+            self._report_one(report, result, trigger, clock, progress)
+        gone, removal = await self._decide_removals(start, on_disk - went, allow_mass_delete)
+        wanted = gone | went
         if only is not None:
-            wanted = (wanted & set(only)) | set(only)
-        if refusal is not None and gone:
-            report.refused_reason = refusal
+            wanted = (wanted & set(only)) | (set(only) - on_disk)
+        if removal.refusal is not None and wanted:
+            report.refused_reason = removal.refusal
         for ref in sorted(wanted):
             if not PACK_REF.match(ref):
                 continue
             clock = time.monotonic()
-            result = await self._sync_one(ref, refusal=refusal, decided=True)
+            result = await self._sync_one(ref, removal=removal)
+            assert result is not None  # a removal is never deferred
             if only is not None and result.message == NOT_FOUND:
                 # the user named a pack that is neither on disk nor registered
                 result.outcome = "pack-error"
                 result.diagnostics.append(
                     error(str(base / ref), "pack-not-found", f"no pack folder '{ref}' in {base}")
                 )
-            report.packs.append(result)
-            if result.changed or result.outcome not in ("ok", "removed"):
-                _log_result(result, trigger, time.monotonic() - clock)
-            if result.outcome == "refused":
-                report.refused_deletes.append(ref)
-            if progress is not None:
-                progress(result)
+            self._report_one(report, result, trigger, clock, progress)
         if report.refused_deletes:
+            report.refused_reason = report.refused_reason or next(
+                (p.message for p in report.packs if p.outcome == "refused" and p.message), None
+            )
             _log.warning(
                 "deletion guard refused to remove packs",
                 reason=report.refused_reason or BASE_MISSING,
@@ -193,22 +213,45 @@ class SyncService(WorkflowStore):
         _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
         return report
 
-    async def _gone_packs(
-        self, on_disk: set[str] | None, allow_mass_delete: bool
-    ) -> tuple[list[str], str | None]:
-        """Registered packs of this group whose folder is gone, and the guard's
-        refusal reason (None: deleting them is allowed)."""
+    @staticmethod
+    def _report_one(
+        report: SyncReport,
+        result: PackResult,
+        trigger: str,
+        clock: float,
+        progress: Callable[[PackResult], None] | None,
+    ) -> None:
+        report.packs.append(result)
+        if result.changed or result.outcome not in ("ok", "removed"):
+            _log_result(result, trigger, time.monotonic() - clock)
+        if result.outcome == "refused":
+            report.refused_deletes.append(result.pack_ref)
+        if progress is not None:
+            progress(result)
+
+    async def _decide_removals(
+        self, start: BaseProbe, seen: set[str], allow_mass_delete: bool
+    ) -> tuple[set[str], _Removal]:
+        """At the end of a sweep: the registered packs of this group whose folder
+        is gone, and how their removal is guarded. The base is probed afresh: it
+        must still be the folder the sweep started on."""
         group = self.settings.sync_group
+        now = await asyncio.to_thread(probe_base, self.settings.packs_base_dir)
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(queries.GROUP_PACKS, group)
             error_only = [r[0] for r in await conn.fetch(queries.GROUP_ERROR_ONLY_PACKS, group)]
-        if on_disk is None:
-            gone = [r["ref"] for r in rows] + error_only
-            return sorted(set(gone)), BASE_MISSING
-        gone_with_files = deletable(rows, on_disk)
-        gone = sorted(set(gone_with_files) | {r for r in error_only if r not in on_disk})
-        refusal = self._guard.refusal(len(gone_with_files), len(rows), confirmed=allow_mass_delete)
-        return gone, refusal
+        registered = {r["ref"] for r in rows} | set(error_only)
+        gone = registered - seen
+        problem = base_problem(start, now) if start.usable else BASE_MISSING
+        if problem is not None:
+            return gone, _Removal(start, refusal=problem)
+        on_disk = set(now.names)
+        gone = {ref for ref in gone if ref not in on_disk}
+        removing = len(deletable(rows, on_disk))
+        confirmed = allow_mass_delete
+        refusal = self._guard.refusal(removing, len(rows), confirmed=confirmed)
+        budget = self._guard.budget(removing, len(rows), confirmed=confirmed)
+        return gone, _Removal(start, refusal=refusal, budget=budget)
 
     def _plan_options(self, ref: str) -> PlanOptions:
         base = self.settings.packs_base_dir
@@ -262,10 +305,13 @@ class SyncService(WorkflowStore):
         links = action_links(scanned)
         return load_pack(scanned, catalog, known=registered.known(links)), links
 
-    async def _sync_one(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
-        """One pack, one transaction. `refusal`: the sweep's guard decision for a
-        removed pack (None: deleting is allowed); `decided` False: the guard is
-        evaluated here (sync_pack).
+    async def _sync_one(
+        self, ref: str, *, removal: _Removal | None, sweep: bool = True
+    ) -> PackResult | None:
+        """One pack, one transaction. `removal`: how a pack whose folder is gone
+        is guarded; None (a sweep's first pass): nothing is deleted, None is
+        returned and the sweep decides at its end. `sweep` False (sync_pack): a
+        busy pack raises instead of being skipped.
 
         A connection lost inside the transaction (server restart, a killed
         backend) rolls the pack back; the whole pack transaction is idempotent,
@@ -273,7 +319,7 @@ class SyncService(WorkflowStore):
         error reaches the caller (the daemon then backs off; the CLI exits 3)."""
         for delay in (*_CONNECTION_RETRY_DELAYS, None):
             try:
-                return await self._sync_one_checked(ref, refusal=refusal, decided=decided)
+                return await self._sync_one_checked(ref, removal=removal, sweep=sweep)
             except Exception as exc:
                 if delay is None or not is_connection_error(exc) or self.pool.is_closing():
                     raise
@@ -287,12 +333,12 @@ class SyncService(WorkflowStore):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _sync_one_checked(
-        self, ref: str, *, refusal: str | None, decided: bool
-    ) -> PackResult:
+        self, ref: str, *, removal: _Removal | None, sweep: bool
+    ) -> PackResult | None:
         try:
-            return await self._sync_one_tx(ref, refusal=refusal, decided=decided)
+            return await self._sync_one_tx(ref, removal=removal)
         except asyncpg.LockNotAvailableError:
-            if not decided:
+            if not sweep:
                 raise  # sync_pack: the caller retries (the daemon's scheduler) or reports
             # A sweep must not stall behind one pack another process keeps locked.
             _log.warning("pack is locked by another process; skipped", pack=ref)
@@ -323,7 +369,7 @@ class SyncService(WorkflowStore):
             )
             return result
 
-    async def _sync_one_tx(self, ref: str, *, refusal: str | None, decided: bool) -> PackResult:
+    async def _sync_one_tx(self, ref: str, *, removal: _Removal | None) -> PackResult | None:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
@@ -335,6 +381,8 @@ class SyncService(WorkflowStore):
             except _PlanBug as bug:
                 raise bug.error from None  # not a loading problem: as if planned here
             except BaseDirUnavailable as exc:
+                if removal is None:
+                    return None  # mid-sweep: the end of the sweep refuses with the reason
                 result = PackResult(pack_ref=ref, outcome="refused", message=str(exc))
                 result.diagnostics.append(
                     error(str(self.settings.packs_base_dir), "base-dir-unavailable", BASE_MISSING)
@@ -346,23 +394,41 @@ class SyncService(WorkflowStore):
             if isinstance(prepared, PackResult):
                 return prepared  # nothing changed: no writes
             if prepared is None:  # the folder is gone
-                if not decided and _has_rows(registered):
-                    refusal = await self._single_removal_refusal(conn)
+                if removal is None:
+                    return None
+                refusal = await self._removal_refusal(conn, registered, removal)
                 plan = plan_removed(registered, opts, refused=refusal)
             else:
                 plan = prepared
             if not plan.writes_nothing:
                 await apply_plan(conn, plan, sync_group=self.settings.sync_group)
+                if self.fence is not None:
+                    await check_fence(conn, self.fence)  # last: right before COMMIT
         return plan.result
 
-    async def _single_removal_refusal(self, conn: asyncpg.Connection) -> str | None:
-        """A watch event for a vanished folder: apply the sweep's guard anyway,
-        so `rm -rf packs/*` seen pack by pack is still refused."""
-        names = await asyncio.to_thread(list_pack_refs, self.settings.packs_base_dir)
-        if names is None:
-            return BASE_MISSING
+    async def _removal_refusal(
+        self, conn: asyncpg.Connection, registered: RegisteredPack, removal: _Removal
+    ) -> str | None:
+        """The guard, right before a deletion and after the folder was seen gone:
+        the base is probed again and must be the one the decision was made on;
+        the deletion is counted (a sweep's budget, or the single-pack count,
+        so `rm -rf packs/*` seen pack by pack is refused too)."""
+        if removal.refusal is not None:
+            return removal.refusal
+        owner = registered.owner
+        if not _has_rows(registered) or (owner is not None and owner != self.settings.sync_group):
+            return None  # nothing of ours to delete
+        now = await asyncio.to_thread(probe_base, self.settings.packs_base_dir)
+        problem = base_problem(removal.reference, now)
+        if problem is not None:
+            return problem
+        if removal.budget is not None:
+            return removal.budget.take()
         rows = await conn.fetch(queries.GROUP_PACKS, self.settings.sync_group)
-        return self._guard.refusal(len(deletable(rows, set(names))), len(rows), confirmed=False)
+        refusal = self._guard.single_refusal(len(deletable(rows, set(now.names))), len(rows))
+        if refusal is None:
+            self._guard.single_deleted += 1
+        return refusal
 
     async def record_interrupted(
         self, *, trigger: str, started: datetime, done: list[PackResult]
@@ -405,6 +471,15 @@ class SyncService(WorkflowStore):
                 message,
                 self.settings.sync_run_history,
             )
+
+
+@dataclass(slots=True)
+class _Removal:
+    """How a pack whose folder is gone is handled inside its transaction."""
+
+    reference: BaseProbe | None  # the base the decision was made on
+    refusal: str | None = None  # already decided (a sweep's end): refused, and why
+    budget: DeleteBudget | None = None  # a sweep's running count; None: a single pack
 
 
 class _PlanBug(Exception):

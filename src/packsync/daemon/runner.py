@@ -69,6 +69,7 @@ class Daemon:
             should_stop=self._sweep_must_stop,
             # a pack a sweep skipped as busy stays dirty (the sweep covered its marks)
             on_busy=lambda ref: self.scheduler.mark(ref, "watch"),
+            fence=lambda: self.elector.token(),
         )
         self.scheduler = SyncScheduler(
             quiet=settings.debounce_seconds,
@@ -87,6 +88,10 @@ class Daemon:
             leader_lock_key(settings.db_schema, settings.sync_group),
             on_change=self._on_leader,
             on_connection=self._on_connection,
+            prepare=self.syncer.service,
+            schema=settings.db_schema,
+            sync_group=settings.sync_group,
+            lease_seconds=settings.leader_lease_seconds,
         )
         self.roots = RootTracker(settings.packs_base_dir)
         self.watcher: FsWatcher | None = None
@@ -102,6 +107,7 @@ class Daemon:
         self.state.sync_stuck_after = (
             settings.pack_sync_timeout_seconds + 2 * settings.db_command_timeout_seconds + 10.0
         )
+        self.state.lease = self.elector.describe
 
     # -- lifecycle -------------------------------------------------------------
     async def run(self) -> int:
@@ -220,8 +226,20 @@ class Daemon:
             requested=self.settings.watcher,
             polling_interval=self.settings.polling_interval_seconds,
         )
-        self.state.watcher_alive = self.watcher.is_alive
+        self.state.watcher_alive = self._watcher_alive
         await self._watch_root(self.roots.current)
+
+    def _watcher_alive(self) -> bool:
+        """Liveness of the watcher. A watcher whose folder was renamed away,
+        replaced or deleted dies with it and is moved along within a tick:
+        that is the packs going, not the daemon failing (readiness and the
+        deletion guard deal with the packs)."""
+        assert self.watcher is not None
+        if self.watcher.is_alive():
+            return True
+        rewatch = self._tasks.get("rewatch")
+        moving = self._rewatch_lock.locked() or (rewatch is not None and not rewatch.done())
+        return moving or self.roots.moved()
 
     async def _watch_root(self, root: str | None) -> None:
         async with self._rewatch_lock:

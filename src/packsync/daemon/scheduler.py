@@ -234,7 +234,8 @@ class SyncScheduler:
             return
         now = self._clock()
         if self._is_busy(exc):
-            # Another process holds the pack: not a failure, never given up on.
+            # Another process holds the pack, or this daemon's lease went under
+            # it: not a failure, never given up on.
             log.warning("pack busy; will retry", key=key, retry_in=self._busy_retry)
             self._debouncer.mark(key, now, not_before=now + self._busy_retry)
             self._note(key, trigger)

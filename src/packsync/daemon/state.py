@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +64,9 @@ class DaemonState:
     http_port: int | None = None
     last_full_sync: float | None = None
     packs: dict[str, PackStatus] = field(default_factory=dict)
-    # Packs gone from disk whose removal the deletion guard refused (pending).
-    refused_deletes: set[str] = field(default_factory=set)
+    # The deletion guard's pending refusal: why, and which packs (None: none).
+    delete_refusal: dict[str, Any] | None = None
+    lease: Callable[[], dict[str, Any] | None] = lambda: None
     watcher_alive: Callable[[], bool] = lambda: True
     tasks_alive: Callable[[], bool] = lambda: True
     pending: Callable[[], list[str]] = _never
@@ -81,26 +82,25 @@ class DaemonState:
         self.role = "leader" if leader else "standby"
         self.metrics.leader.set(1 if leader else 0)
         if not leader:  # a standby deletes nothing; the leader reports its own refusals
-            self.refused_deletes.clear()
-            self.metrics.mass_delete_refused.set(0)
+            self.set_refusal(None, [])
 
-    def set_refused(self, ref: str, refused: bool) -> None:
-        """Book a pack's latest outcome: is its removal being held back?"""
+    def set_refused(self, ref: str, refused: bool, reason: str | None = None) -> None:
+        """Book one pack's latest outcome: is its removal being held back?"""
+        held = set(self.delete_refusal["packs"]) if self.delete_refusal else set()
         if refused:
-            self.refused_deletes.add(ref)
+            held.add(ref)
         else:
-            self.refused_deletes.discard(ref)
-        self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
-
-    def replace_refused(self, refs: Iterable[str]) -> None:
-        """A completed sweep's verdict: exactly these removals are held back
-        (packs deleted meanwhile by another process drop out here)."""
-        self.refused_deletes = set(refs)
-        self.metrics.mass_delete_refused.set(1 if self.refused_deletes else 0)
+            held.discard(ref)
+        self.set_refusal(reason or (self.delete_refusal or {}).get("reason"), list(held))
 
     def set_db_up(self, up: bool) -> None:
         self.db_up = up
         self.metrics.db_up.set(1 if up else 0)
+
+    def set_refusal(self, reason: str | None, packs: list[str]) -> None:
+        """A completed sweep's verdict: exactly these removals are held back."""
+        self.delete_refusal = {"reason": reason, "packs": sorted(packs)} if packs else None
+        self.metrics.mass_delete_refused.set(1 if packs else 0)
 
     def set_watcher(self, mode: str | None, reason: str | None = None) -> None:
         self.watcher_mode = mode
@@ -142,8 +142,9 @@ class DaemonState:
                 "alive": self.watcher_alive(),
                 "fallback_reason": self.watcher_fallback_reason,
             },
+            "leader_lease": self.lease(),
+            "deletion_refused": self.delete_refusal,
             "pending_packs": self.pending(),
-            "refused_deletes": sorted(self.refused_deletes),
             "running": self.running(),
             "running_for_seconds": round(self.in_flight_for(), 1),
             "packs": {ref: st.as_dict() for ref, st in sorted(self.packs.items())},

@@ -22,7 +22,7 @@ import structlog
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState, PackStatus
 from packsync.db import backends, errors
-from packsync.db.errors import is_busy
+from packsync.fencing import LeaseLost, TokenSource
 
 if TYPE_CHECKING:
     from packsync.results import PackResult
@@ -42,6 +42,12 @@ class PackSyncTimeout(TimeoutError):
     """A pack ran past pack_sync_timeout_seconds; its transaction rolled back."""
 
 
+def is_busy(exc: BaseException) -> bool:
+    """The pack's lock is held by another process past pack_lock_timeout_seconds,
+    or the leader lease was lost under the sync (whoever leads now syncs it)."""
+    return errors.is_busy(exc) or isinstance(exc, LeaseLost)
+
+
 def is_transient(exc: BaseException) -> bool:
     """db.errors.is_transient, except a pack past its own timeout: retried on
     its own (it may just be too big for the bound), not as a database outage
@@ -58,6 +64,7 @@ class PackSyncer:
         migrate: bool = True,
         should_stop: Callable[[], bool] = lambda: False,
         on_busy: Callable[[str], None] = lambda ref: None,
+        fence: TokenSource | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -65,6 +72,7 @@ class PackSyncer:
         self._migrate = migrate
         self._should_stop = should_stop
         self._on_busy = on_busy
+        self._fence = fence
         self._pool: asyncpg.Pool | None = None
         self._service: SyncService | None = None
         self._lock = asyncio.Lock()
@@ -99,6 +107,7 @@ class PackSyncer:
                     raise
                 self._pool = pool
                 self._service = SyncService(self.settings, pool)
+                self._service.fence = self._fence
             return self._service
 
     @property
@@ -124,6 +133,7 @@ class PackSyncer:
                     result = await service.sync_pack(ref, trigger=trigger)
             except BaseException as exc:
                 self._record_failure(ref, trigger, time.monotonic() - started, exc)
+                await self._recycle_if_read_only(exc)
                 raise
             self._record(result, trigger, time.monotonic() - started)
         await self.refresh_gauges()
@@ -193,12 +203,15 @@ class PackSyncer:
             log.info("full sync interrupted", trigger=trigger, packs_done=len(results))
             await self.refresh_gauges()
             return False
+        except Exception as exc:
+            await self._recycle_if_read_only(exc)
+            raise
         seen = {r.pack_ref for r in results}
         for result in report.packs:  # in case the service reports packs without progress
             if result.pack_ref not in seen:
                 self._record(result, trigger, 0.0)
         self.state.last_full_sync = time.time()
-        self.state.replace_refused(report.refused_deletes)
+        self.state.set_refusal(report.refused_reason, report.refused_deletes)
         drift = self._drift(report.packs, trigger, explained())
         totals = report.totals
         log.info(
@@ -227,6 +240,14 @@ class PackSyncer:
             log.warning("reconcile found changes the watcher missed", packs=missed)
         return len(missed)
 
+    async def _recycle_if_read_only(self, exc: BaseException) -> None:
+        """Sessions opened while the database was read-only stay read-only when
+        it becomes writable again: replace every pooled connection."""
+        read_only = isinstance(exc, asyncpg.exceptions.ReadOnlySQLTransactionError)
+        if read_only and self._pool is not None:
+            log.warning("database is read-only; pooled connections will be replaced")
+            await self._pool.expire_connections()
+
     # -- bookkeeping ---------------------------------------------------------
     def _record(self, result: PackResult, trigger: str, duration: float) -> None:
         """Metrics and /status for one pack result. The log line ("pack synced",
@@ -244,7 +265,7 @@ class PackSyncer:
             unchanged=result.unchanged,
             finished_at=now,
         )
-        self.state.set_refused(result.pack_ref, result.outcome == "refused")
+        self.state.set_refused(result.pack_ref, result.outcome == "refused", result.message)
         if result.outcome == "removed":
             self.state.packs.pop(result.pack_ref, None)
         else:

@@ -364,6 +364,11 @@ class RootTracker:
             return None, None
         return path, (st.st_dev, st.st_ino)
 
+    def moved(self) -> bool:
+        """The base no longer resolves to the folder last seen (without
+        taking note of it: `changed` does that)."""
+        return self._probe() != (self.current, self._identity)
+
     def changed(self) -> bool:
         """True (once) when the resolved target moved, appeared, vanished or
         was replaced by another folder at the same path."""

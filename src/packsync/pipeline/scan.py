@@ -9,8 +9,10 @@ exception.
 Identity is logical: rel paths are built from the names as listed, never from
 resolved targets, so git-sync and ConfigMap symlink flips keep row keys stable
 (the Airflow #42542 / Grafana #80055 trap). The base directory is resolved once
-per scan and the scan is retried if it points elsewhere afterwards, so a pack
-is always read from one snapshot.
+per scan and the scan is retried if it points elsewhere afterwards, or if the
+folder at that path or the pack's own folder is another one (renamed away and
+replaced), so a pack is always read from one snapshot: a base swapped in the
+middle of a read never makes a pack's files look removed.
 """
 
 from __future__ import annotations
@@ -255,6 +257,28 @@ class _PackReader:
         return pack
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+_Snapshot = tuple[str, tuple[int, int] | None, tuple[int, int] | None]
+
+
+def _snapshot(base_dir: Path, ref: str | None = None) -> _Snapshot | None:
+    """What a scan must find unchanged afterwards to count as one snapshot: the
+    resolved base path AND the folder there (a base renamed away and replaced
+    keeps its path), and the pack folder's identity. None: base unusable."""
+    real = _real_base(base_dir)
+    if real is None:
+        return None
+    pack = None if ref is None else _identity(os.path.join(real, ref))
+    return real, _identity(real), pack
+
+
 def _real_base(base_dir: Path) -> str | None:
     try:
         real = os.path.realpath(base_dir, strict=True)
@@ -324,8 +348,8 @@ def scan_base(
     """Scan every pack (or only those named). `base_ok` is False when the base
     directory is missing or unreadable: then nothing may be deleted."""
     for _ in range(_SNAPSHOT_ATTEMPTS):
-        real = _real_base(base_dir)
-        if real is None:
+        before = _snapshot(base_dir)
+        if before is None:
             return ScanResult(
                 base_dir=base_dir,
                 base_ok=False,
@@ -338,8 +362,8 @@ def scan_base(
                     )
                 ],
             )
-        result = _scan_once(base_dir, real, max_file_size, only)
-        if _real_base(base_dir) == real:
+        result = _scan_once(base_dir, before[0], max_file_size, only)
+        if _snapshot(base_dir) == before:
             return result
     return result  # still flipping: the last complete snapshot read
 
@@ -347,13 +371,15 @@ def scan_base(
 def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | None:
     """Scan one pack; None when its folder is gone (a removed pack).
 
-    Raises `BaseDirUnavailable` when the base directory itself is missing: a
-    missing base is never evidence that a pack was removed.
+    Raises `BaseDirUnavailable` when the base directory itself is missing, or
+    keeps changing under every attempt: neither is evidence that a pack or a
+    file was removed.
     """
     for _ in range(_SNAPSHOT_ATTEMPTS):
-        real = _real_base(base_dir)
-        if real is None:
+        before = _snapshot(base_dir, ref)
+        if before is None:
             raise BaseDirUnavailable(str(base_dir))
+        real = before[0]
         if not os.path.isdir(os.path.join(real, ref)):
             pack = None
         else:
@@ -364,9 +390,10 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
                 )
             else:
                 pack = _PackReader(base_dir, real, ref, max_file_size).scan()
-        if _real_base(base_dir) == real:
+        if _snapshot(base_dir, ref) == before:
             return pack
-    return pack
+    # Still changing under every attempt: no snapshot, so no evidence of anything.
+    raise BaseDirUnavailable(str(base_dir))
 
 
 class BaseDirUnavailable(Exception):
