@@ -1,5 +1,5 @@
 """A hard link in a pack to a file outside the base directory is read and
-registered: decided, not overlooked (docs/reliability-faults.md says why).
+registered: decided, not overlooked (docs/reliability.md says why).
 
 A hard link is not a pointer that packsync could refuse to follow: it *is*
 the file, with the same inode under both names. It cannot cross file systems,
