@@ -47,7 +47,8 @@ async def test_probes_open_api_closed(daemon_http: tuple[DaemonState, str]) -> N
         assert (await c.get("/healthz")).status_code == 200
         ready = await c.get("/readyz")  # not ready yet: the probe's own 503 body
         assert ready.status_code == 503 and ready.json()["status"] == "not ready"
-        assert (await c.get("/status")).json()["role"] == "standby"
+        # no database seen yet: nobody knows who leads
+        assert (await c.get("/status")).json()["role"] == "unknown"
         assert (await c.get("/metrics")).text.startswith("#")
         assert (await c.get("/openapi.json")).status_code == 200
         response = await c.get("/api/v1/workflows")

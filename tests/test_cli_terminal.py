@@ -73,10 +73,11 @@ def run_in_pty(
 
 
 @pytest.fixture
-def env(pg_url: str, db_schema: str, tmp_path: Path) -> dict[str, str]:
+def env(pg_url: str, db_schema: str, state_schema: str, tmp_path: Path) -> dict[str, str]:
     return {
         "ATTUNE__DATABASE_URL": pg_url,
         "ATTUNE__DB_SCHEMA": db_schema,
+        "ATTUNE__STATE_SCHEMA": state_schema,
         "ATTUNE__STATE_DIR": str(tmp_path / "state"),
     }
 
@@ -150,7 +151,7 @@ def test_no_color_is_honoured_on_a_terminal(tmp_path: Path) -> None:
 
 
 async def test_ctrl_c_says_what_was_committed_and_records_the_run(
-    tmp_path: Path, env: dict[str, str], pg_url: str, db_schema: str
+    tmp_path: Path, env: dict[str, str], pg_url: str, db_schema: str, state_schema: str
 ) -> None:
     base = tmp_path / "packs"
     make_core_pack(base)
@@ -177,7 +178,7 @@ async def test_ctrl_c_says_what_was_committed_and_records_the_run(
     assert 10 <= done < 151
     conn = await asyncpg.connect(pg_url)
     try:
-        await conn.execute(f'SET search_path = "{db_schema}"')
+        await conn.execute(f'SET search_path = "{state_schema}", "{db_schema}"')
         packs = await conn.fetchval("SELECT count(DISTINCT pack_ref) FROM workflow_definition")
         run = await conn.fetchrow(
             "SELECT outcome, message FROM sync_run WHERE pack_ref IS NULL ORDER BY id DESC LIMIT 1"

@@ -19,6 +19,16 @@ from pydantic.fields import FieldInfo
 from packsync.config import CREDENTIAL_SETTINGS, ENV_PREFIX, Settings
 
 MEANINGS: dict[str, str] = {
+    "db_command_timeout_seconds": "longest wait for one statement; a silent (half-open) "
+    "connection is abandoned within about twice this",
+    "db_keepalive_seconds": "TCP keepalive idle time on both ends of every connection "
+    "(0: off, e.g. behind PgBouncer)",
+    "pack_sync_timeout_seconds": "one pack's whole sync (lock, read, parse, write) at most; "
+    "set above your largest pack's sync time",
+    "retry_backoff_max_seconds": "longest pause between the daemon's retries after a transient "
+    "database failure (outage, read-only failover)",
+    "leader_lease_seconds": "a leader that cannot renew its lease this long (frozen, cut off) "
+    "loses the group; a standby takes over and the old leader's writes are refused",
     "packs_base_dir": "the packs directory (`--packs-base-dir`); a missing one deletes nothing",
     "database_url": "PostgreSQL URL, never logged; unset → embedded PostgreSQL in `state_dir`",
     "db_schema": "schema of Attune's tables (`pack`, `action`, `workflow_definition`)",

@@ -136,7 +136,7 @@ async def test_base_fault_deletes_nothing(
             healthz_samples = health.samples
         deleted = await _scalar(
             pg_url,
-            f'SELECT coalesce(sum(deleted), 0) FROM "{schema}".sync_run '
+            f'SELECT coalesce(sum(deleted), 0) FROM "{settings.state_schema}".sync_run '
             "WHERE started >= to_timestamp($1)",
             t0,
         )
