@@ -426,3 +426,29 @@ async def test_actions_of_packs_registered_only_in_attune_are_checked(
     assert response.status_code == 422
     codes = [d["code"] for d in error_of(response)["details"]["diagnostics"]]
     assert codes == ["unknown-action"]
+
+
+async def test_every_write_is_logged_with_who_what_and_ref(
+    client: httpx.AsyncClient, catalogue: None
+) -> None:
+    import structlog
+
+    from packsync.http.api.auth import token_id
+    from tests.apihelpers import TOKEN
+
+    with structlog.testing.capture_logs() as logs:
+        assert (await create(client)).status_code == 201
+        update = await client.put("/api/v1/workflows/ops.notify", json={"description": "x"})
+        assert update.status_code == 200, update.text
+        assert (await client.delete("/api/v1/workflows/ops.notify")).status_code == 200
+        refused = await client.delete("/api/v1/workflows/ops.notify")  # 404: no write
+        assert refused.status_code == 404
+    writes = [e for e in logs if e["event"] == "api write"]
+    assert [(e["action"], e["ref"]) for e in writes] == [
+        ("create", "ops.notify"),
+        ("update", "ops.notify"),
+        ("delete", "ops.notify"),
+    ]
+    assert {e["token_id"] for e in writes} == {token_id(TOKEN)}
+    assert writes[1]["fields"] == ["description"]
+    assert TOKEN not in repr(logs)

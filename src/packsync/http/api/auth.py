@@ -8,8 +8,10 @@ token. Probes and /metrics are on other routers and stay open.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -23,6 +25,26 @@ bearer = HTTPBearer(
 )
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="packsync"'}
+_audit = structlog.get_logger("packsync.api.audit")
+
+
+def token_id(token: str) -> str:
+    """Who wrote, without the secret: the first 12 hex digits of the token's SHA-256
+    (the same on every replica, so log lines of one caller can be joined)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def audit(request: Request, action: str, ref: str, **details: object) -> None:
+    """One log line per API write: who (token id, client address), what, which ref."""
+    client = request.client.host if request.client is not None else None
+    _audit.info(
+        "api write",
+        action=action,
+        ref=ref,
+        token_id=getattr(request.state, "token_id", None),
+        client=client,
+        **details,
+    )
 
 
 def token_matches(provided: str, expected: str) -> bool:
@@ -55,3 +77,4 @@ async def require_token(
         )
     if not token_matches(credentials.credentials, expected):
         raise ApiError(401, "unauthorized", "invalid bearer token", headers=_CHALLENGE)
+    request.state.token_id = token_id(expected)

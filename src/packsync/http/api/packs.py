@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from packsync.config import Settings
 from packsync.db import api_queries as sql
 from packsync.http.api import convert
+from packsync.http.api.auth import audit
 from packsync.http.api.deps import (
     PackSyncer,
     WorkflowReader,
@@ -156,6 +157,7 @@ async def sync_pack(
             headers={"Retry-After": "10"},
         ) from None
     data = convert.pack_sync_result(result)
+    audit(request, "sync", ref, outcome=data.outcome)
     message = (
         f"pack '{ref}' synced ({data.outcome}): {data.created} created, {data.updated} "
         f"updated, {data.unchanged} unchanged, {data.deleted} deleted, {data.failed} failed"

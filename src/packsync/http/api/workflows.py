@@ -28,6 +28,7 @@ from packsync.api_service import (
 from packsync.config import Settings
 from packsync.db import api_queries as sql
 from packsync.http.api import convert
+from packsync.http.api.auth import audit
 from packsync.http.api.deps import (
     WorkflowReader,
     get_pool,
@@ -240,6 +241,7 @@ async def create_workflow(
         )
     except ApiWorkflowError as exc:
         raise _api_error(exc) from None
+    audit(request, "create", result.ref, pack=body.pack_ref)
     return WorkflowResponse(
         data=await _detail(reader, result.ref),
         message=_written(result, "created"),
@@ -272,6 +274,7 @@ async def update_workflow(
         result = await _writer(request, pool).update(ref, patch)
     except ApiWorkflowError as exc:
         raise _api_error(exc) from None
+    audit(request, "update", ref, fields=sorted(patch))
     return WorkflowResponse(
         data=await _detail(reader, ref),
         message=_written(result, "updated"),
@@ -298,6 +301,7 @@ async def delete_workflow(
         result = await _writer(request, pool).delete(ref)
     except ApiWorkflowError as exc:
         raise _api_error(exc) from None
+    audit(request, "delete", ref)
     return DeletedResponse(
         data=DeletedWorkflow(id=result.id, ref=result.ref),
         message=f"workflow '{ref}' deleted",
