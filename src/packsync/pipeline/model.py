@@ -85,6 +85,8 @@ class ScanResult:
     base_ok: bool
     packs: dict[str, ScannedPack] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # a pack changed while it was read (its ScannedPack is in error): read again
+    changed: bool = False
 
 
 @dataclass(slots=True)

@@ -146,11 +146,17 @@ def _read_regular(path: Path, real_root: str, max_size: int) -> bytes:
         os.close(fd)
 
 
-def _list_dir(path: Path) -> list[str]:
+class _Changed(Exception):
+    """A folder or file seen a moment ago is gone: the tree changed (or was swapped
+    away and back) while this pack was read. Read it again; never trust the half."""
+
+
+def _list_dir(path: Path) -> list[str] | None:
+    """The folder's names; None when there is no such folder."""
     try:
         return sorted(os.listdir(path))
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return None
     except OSError as exc:
         # An unreadable folder is not an empty one: its files must not look removed.
         raise _Refused(
@@ -173,6 +179,7 @@ class _PackReader:
         # snapshot even while a git-sync link is renamed over mid-scan.
         self.real_root = Path(real_base) / ref
         self.pack = ScannedPack(ref=ref, root=self.logical_root, pack_file=None)
+        self.present: set[str] = set()  # sub-folders that existed when the read began
 
     def display(self, rel: str) -> str:
         return str(self.logical_root / rel)
@@ -181,7 +188,7 @@ class _PackReader:
         try:
             content = _read_regular(self.real_root / rel, self.real_base, self.max_size)
         except FileNotFoundError:
-            return None  # removed since it was listed
+            raise _Changed from None  # listed, then gone
         except _Refused as refused:
             self.pack.diagnostics.append(error(self.display(rel), refused.code, refused.message))
             if kind is FileKind.WORKFLOW:
@@ -198,7 +205,10 @@ class _PackReader:
 
     def yaml_names(self, sub: str) -> list[str]:
         names = []
-        for n in _list_dir(self.real_root / sub):
+        listed = _list_dir(self.real_root / sub)
+        if listed is None and sub in self.present:
+            raise _Changed  # the folder was there when the read began
+        for n in listed or []:
             if not n.endswith(YAML_SUFFIXES) or is_hidden(n):
                 continue
             problem = _file_name_problem(n)
@@ -223,7 +233,10 @@ class _PackReader:
         try:
             for sub in ("", "actions", *WORKFLOW_DIRS):
                 where = self.display(sub) if sub else str(self.logical_root)
-                _list_dir(self.real_root / sub)
+                if _list_dir(self.real_root / sub) is not None:
+                    self.present.add(sub)
+                elif not sub:
+                    raise _Changed  # the pack folder was there a moment ago
             return self._scan()
         except _Refused as refused:
             return ScannedPack(
@@ -338,8 +351,29 @@ def _scan_once(
         if problem is not None:
             result.diagnostics.append(problem)
             continue
-        result.packs[ref] = _PackReader(base_dir, real_base, ref, max_file_size).scan()
+        try:
+            result.packs[ref] = _PackReader(base_dir, real_base, ref, max_file_size).scan()
+        except _Changed:
+            result.packs[ref] = _changed_pack(base_dir, ref)
+            result.changed = True
     return result
+
+
+def _changed_pack(base_dir: Path, ref: str) -> ScannedPack:
+    """A pack that kept changing while read: in error, so its rows are kept."""
+    return ScannedPack(
+        ref=ref,
+        root=base_dir / ref,
+        pack_file=None,
+        diagnostics=[
+            error(
+                str(base_dir / ref),
+                "pack-changed",
+                "the pack changed while it was read (files or folders vanished mid-read); "
+                "registered rows are kept and it is read again on the next sync",
+            )
+        ],
+    )
 
 
 def scan_base(
@@ -363,7 +397,7 @@ def scan_base(
                 ],
             )
         result = _scan_once(base_dir, before[0], max_file_size, only)
-        if _snapshot(base_dir) == before:
+        if _snapshot(base_dir) == before and not result.changed:
             return result
     return result  # still flipping: the last complete snapshot read
 
@@ -375,6 +409,7 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
     keeps changing under every attempt: neither is evidence that a pack or a
     file was removed.
     """
+    changed: ScannedPack | None = None
     for _ in range(_SNAPSHOT_ATTEMPTS):
         before = _snapshot(base_dir, ref)
         if before is None:
@@ -389,10 +424,17 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
                     ref=ref, root=base_dir / ref, pack_file=None, diagnostics=[problem]
                 )
             else:
-                pack = _PackReader(base_dir, real, ref, max_file_size).scan()
+                try:
+                    pack = _PackReader(base_dir, real, ref, max_file_size).scan()
+                except _Changed:
+                    pack = _changed_pack(base_dir, ref)
         if _snapshot(base_dir, ref) == before:
-            return pack
+            if pack is None or not any(d.code == "pack-changed" for d in pack.diagnostics):
+                return pack
+            changed = pack
     # Still changing under every attempt: no snapshot, so no evidence of anything.
+    if changed is not None:
+        return changed  # the pack churned, the base held: a pack in error, rows kept
     raise BaseDirUnavailable(str(base_dir))
 
 
