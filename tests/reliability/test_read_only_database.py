@@ -18,9 +18,8 @@ from pydantic import SecretStr
 
 from packsync.config import Settings
 from tests.conftest import server_tmpdir
-from tests.daemon_support import InProcess, fast_settings, until, until_label
+from tests.daemon_support import InProcess, OwnServer, fast_settings, until, until_label
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
-from tests.daemon_support import OwnServer
 
 READ_ONLY_SECONDS = 15.0
 # A read-only database also refuses the leader's lease renewal, so the leader
