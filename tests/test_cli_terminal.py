@@ -215,3 +215,15 @@ def test_run_on_a_port_in_use_is_one_error_line_and_exit_2(
         f"HTTP port {port} on 127.0.0.1 is already in use: choose another with --port"
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_validate_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    base = tmp_path / "packs"
+    make_core_pack(base)
+    for i in range(30):
+        make_pack(base, f"pack{i:02d}", {f"w{j}.yaml": workflow_yaml("W") for j in range(10)})
+    code, out = run_in_pty(["validate", "--packs-base-dir", str(base)], {})
+    assert code == 0, out
+    text = _ANSI.sub("", out).replace("\r", "\n")
+    assert re.search(r"\d+/31 packs", text), text
+    assert "31 pack(s), 300 workflow file(s): 0 error(s), 0 warning(s)" in text

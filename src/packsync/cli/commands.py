@@ -83,12 +83,26 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace, settings: Settings) -> int:
+    bar: Progress | None = None
+
+    def step(ref: str, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(total=total)
+        bar.step(ref)
+
     try:
         report = check_targets(
-            settings.packs_base_dir, args.targets, max_file_size=settings.max_file_size
+            settings.packs_base_dir,
+            args.targets,
+            max_file_size=settings.max_file_size,
+            progress=step,
         )
     except FileNotFoundError as exc:
         raise UsageError(f"no such pack or path: {exc.args[0]}") from None
+    finally:
+        if bar is not None:
+            bar.close()
     color = args.color == "always" or (
         args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )

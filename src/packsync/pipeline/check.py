@@ -4,7 +4,7 @@ no database, for `packsync validate` in CI and pre-commit hooks."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,13 +94,20 @@ def resolve_targets(base_dir: Path, names: Sequence[str]) -> dict[Path, _Wanted]
     return targets
 
 
-def check_targets(base_dir: Path, names: Sequence[str], *, max_file_size: int) -> CheckReport:
+def check_targets(
+    base_dir: Path,
+    names: Sequence[str],
+    *,
+    max_file_size: int,
+    progress: Callable[[str, int], None] | None = None,
+) -> CheckReport:
     """Validate the named packs/paths (every pack under base_dir when none).
 
     A file named explicitly is validated wherever it is: a file the pack scan
     does not load (e.g. `actions/workflows/tests/x.yaml`, or a file with no
     pack.yaml above it) is parsed as a workflow of its pack; anything that is
     not a YAML file is refused with an error. Never "0 files checked".
+    `progress(pack_ref, packs_in_this_base)` follows each validated pack.
     """
     report = CheckReport()
     targets = resolve_targets(base_dir, names)
@@ -122,6 +129,8 @@ def check_targets(base_dir: Path, names: Sequence[str], *, max_file_size: int) -
             report.packs.append(loaded)
             report.files_checked += len(loaded.workflows)
             report.diagnostics.extend(loaded.all_diagnostics)
+            if progress is not None:
+                progress(ref, len(scan.packs))
     report.diagnostics.sort(key=sort_key)
     return report
 
