@@ -291,3 +291,15 @@ def own_pg() -> Iterator[OwnServer]:
         server.start()  # cleanup expects a running server
         server.server.cleanup()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def db_env(pg_url: str, db_schema: str, state_schema: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a `packsync` subprocess on the test's database (JSON logs)."""
+    return {
+        "ATTUNE__DATABASE_URL": pg_url,
+        "ATTUNE__DB_SCHEMA": db_schema,
+        "ATTUNE__STATE_SCHEMA": state_schema,
+        "ATTUNE__STATE_DIR": str(tmp_path / "state"),
+        "ATTUNE__LOG_FORMAT": "json",
+    }

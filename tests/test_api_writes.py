@@ -11,6 +11,7 @@ import pytest
 
 from packsync.service import SyncService
 from tests.apihelpers import error_of
+from tests.attunerows import insert_attune_action
 from tests.packfactory import workflow_yaml, write
 
 pytest_plugins = ["tests.apifixtures"]
@@ -403,16 +404,7 @@ async def test_oversized_bodies_are_413(client: httpx.AsyncClient, catalogue: No
 async def test_actions_of_packs_registered_only_in_attune_are_checked(
     client: httpx.AsyncClient, catalogue: None, pool: asyncpg.Pool
 ) -> None:
-    async with pool.acquire() as conn:
-        pack_id = await conn.fetchval(
-            "INSERT INTO pack (ref, label, version) VALUES ('remote', 'Remote', '1.0.0')"
-            " RETURNING id"
-        )
-        await conn.execute(
-            "INSERT INTO action (ref, pack, pack_ref, label, entrypoint)"
-            " VALUES ('remote.ping', $1, 'remote', 'Ping', 'ping.sh')",
-            pack_id,
-        )
+    await insert_attune_action(pool, "remote", "remote.ping")
     calls = {"version": "1.0", "tasks": [{"name": "go", "action": "remote.ping"}]}
     response = await client.post(
         "/api/v1/workflows", json={"ref": "ops.far", "label": "Far", "definition": calls}

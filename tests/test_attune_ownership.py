@@ -19,6 +19,7 @@ import pytest
 import packsync.pipeline.load as load_module
 from packsync.config import Settings
 from packsync.service import SyncService
+from tests.attunerows import insert_attune_action
 from tests.conftest import ATTUNE_KIT, DbTarget
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml, write
 
@@ -313,16 +314,7 @@ async def test_action_linked_workflow_links_the_action_its_yaml_defines(
 async def test_action_existence_uses_attune_actions_of_packs_not_on_this_host(
     service: SyncService, pool: asyncpg.Pool, packs: Path
 ) -> None:
-    async with pool.acquire() as conn:
-        pack_id = await conn.fetchval(
-            "INSERT INTO pack (ref, label, version) VALUES ('remote', 'Remote', '1.0.0')"
-            " RETURNING id"
-        )
-        await conn.execute(
-            "INSERT INTO action (ref, pack, pack_ref, label, entrypoint)"
-            " VALUES ('remote.ping', $1, 'remote', 'Ping', 'ping.sh')",
-            pack_id,
-        )
+    await insert_attune_action(pool, "remote", "remote.ping")
     calls = workflow_yaml().replace("core.echo", "remote.ping").replace("core.noop", "remote.png")
     make_pack(packs, "app", {"a.yaml": calls})
     result = await service.sync_pack("app", trigger="cli")

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples" / "packs"
@@ -27,17 +25,6 @@ def packsync(
         env={**clean, **(env or {})},
         check=False,
     )
-
-
-@pytest.fixture
-def db_env(pg_url: str, db_schema: str, state_schema: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ATTUNE__DATABASE_URL": pg_url,
-        "ATTUNE__DB_SCHEMA": db_schema,
-        "ATTUNE__STATE_SCHEMA": state_schema,
-        "ATTUNE__STATE_DIR": str(tmp_path / "state"),
-        "ATTUNE__LOG_FORMAT": "json",
-    }
 
 
 def test_examples_validate_cleanly() -> None:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.test_cli import packsync
@@ -72,24 +71,14 @@ def run_in_pty(
     return code, out.decode(errors="replace")
 
 
-@pytest.fixture
-def env(pg_url: str, db_schema: str, state_schema: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ATTUNE__DATABASE_URL": pg_url,
-        "ATTUNE__DB_SCHEMA": db_schema,
-        "ATTUNE__STATE_SCHEMA": state_schema,
-        "ATTUNE__STATE_DIR": str(tmp_path / "state"),
-    }
-
-
 def test_sync_text_names_each_failing_file_with_its_location_and_ends_with_totals(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, db_env: dict[str, str]
 ) -> None:
     base = tmp_path / "packs"
     make_core_pack(base)
     make_pack(base, "demo", {"good.yaml": workflow_yaml(), "broken.yaml": BROKEN})
     proc = packsync(
-        "sync", "--packs-base-dir", str(base), env={**env, "ATTUNE__LOG_FORMAT": "json"}
+        "sync", "--packs-base-dir", str(base), env={**db_env, "ATTUNE__LOG_FORMAT": "json"}
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     broken = str(base / "demo" / "workflows" / "broken.yaml")
@@ -109,10 +98,10 @@ def test_sync_text_names_each_failing_file_with_its_location_and_ends_with_total
 
 
 def test_sync_of_a_missing_packs_directory_is_one_line_and_exit_2(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, db_env: dict[str, str]
 ) -> None:
     missing = tmp_path / "nowhere"
-    proc = packsync("sync", "--packs-base-dir", str(missing), env=env)
+    proc = packsync("sync", "--packs-base-dir", str(missing), env=db_env)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"packsync: packs directory {missing} does not exist: "
@@ -120,14 +109,16 @@ def test_sync_of_a_missing_packs_directory_is_one_line_and_exit_2(
     ]
 
 
-def test_tty_progress_bar_never_glues_onto_log_lines(tmp_path: Path, env: dict[str, str]) -> None:
+def test_tty_progress_bar_never_glues_onto_log_lines(
+    tmp_path: Path, db_env: dict[str, str]
+) -> None:
     base = tmp_path / "packs"
     make_core_pack(base)
     for i in range(30):
         make_pack(base, f"pack{i:02d}", {"one.yaml": workflow_yaml(f"P{i}")})
     make_pack(base, "zbroken", {"broken.yaml": BROKEN})
     code, out = run_in_pty(
-        ["sync", "--packs-base-dir", str(base)], {**env, "ATTUNE__LOG_FORMAT": "console"}
+        ["sync", "--packs-base-dir", str(base)], {**db_env, "ATTUNE__LOG_FORMAT": "console"}
     )
     assert code == 1, out
     text = _ANSI.sub("", out).replace("\r", "\n")
@@ -151,7 +142,7 @@ def test_no_color_is_honoured_on_a_terminal(tmp_path: Path) -> None:
 
 
 async def test_ctrl_c_says_what_was_committed_and_records_the_run(
-    tmp_path: Path, env: dict[str, str], pg_url: str, db_schema: str, state_schema: str
+    tmp_path: Path, db_env: dict[str, str], pg_url: str, db_schema: str, state_schema: str
 ) -> None:
     base = tmp_path / "packs"
     make_core_pack(base)
@@ -168,7 +159,7 @@ async def test_ctrl_c_says_what_was_committed_and_records_the_run(
             interrupted = True
 
     code, out = await asyncio.to_thread(
-        run_in_pty, ["sync", "--packs-base-dir", str(base)], env, react=interrupt
+        run_in_pty, ["sync", "--packs-base-dir", str(base)], db_env, react=interrupt
     )
     assert interrupted, out
     assert code == 130, out
@@ -192,7 +183,7 @@ async def test_ctrl_c_says_what_was_committed_and_records_the_run(
 
 
 def test_run_on_a_port_in_use_is_one_error_line_and_exit_2(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, db_env: dict[str, str]
 ) -> None:
     import socket
 
@@ -203,7 +194,7 @@ def test_run_on_a_port_in_use_is_one_error_line_and_exit_2(
         port = taken.getsockname()[1]
         proc = packsync(
             "run", "--packs-base-dir", str(tmp_path / "packs"), "--port", str(port),
-            env={**env, "ATTUNE__LOG_FORMAT": "json"}, timeout=60,
+            env={**db_env, "ATTUNE__LOG_FORMAT": "json"}, timeout=60,
         )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     errors = [

@@ -7,17 +7,13 @@ being allowed again. A server of the test's own: ALTER SYSTEM is server-wide."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
-import pytest
 from pydantic import SecretStr
 
 from packsync.config import Settings
-from tests.conftest import server_tmpdir
 from tests.daemon_support import InProcess, OwnServer, fast_settings, until, until_label
 from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 
@@ -26,16 +22,6 @@ READ_ONLY_SECONDS = 15.0
 # steps down: the edit lands after the sync retry (retry_backoff_max_seconds,
 # 5 s) and the re-election's own backoff, plus the sync itself.
 LAND_WITHIN = 15.0
-
-
-@pytest.fixture
-def own_pg() -> Iterator[OwnServer]:
-    # outside /tmp/pytest-of-<user>: the server re-reads its config files on reload
-    root = server_tmpdir("packsync-read-only-")
-    server = OwnServer(root / "pg")
-    yield server
-    server.server.cleanup()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 async def _read_only(url: str, on: bool) -> None:

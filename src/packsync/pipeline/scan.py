@@ -415,6 +415,7 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
         if before is None:
             raise BaseDirUnavailable(str(base_dir))
         real = before[0]
+        churned = False
         if not os.path.isdir(os.path.join(real, ref)):
             pack = None
         else:
@@ -427,9 +428,9 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
                 try:
                     pack = _PackReader(base_dir, real, ref, max_file_size).scan()
                 except _Changed:
-                    pack = _changed_pack(base_dir, ref)
+                    pack, churned = _changed_pack(base_dir, ref), True
         if _snapshot(base_dir, ref) == before:
-            if pack is None or not any(d.code == "pack-changed" for d in pack.diagnostics):
+            if not churned:
                 return pack
             changed = pack
     # Still changing under every attempt: no snapshot, so no evidence of anything.
