@@ -151,35 +151,65 @@ class _Changed(Exception):
     away and back) while this pack was read. Read it again; never trust the half."""
 
 
-def _list_dir(path: Path) -> list[str] | None:
-    """The folder's names; None when there is no such folder."""
+def _unreadable_folder(exc: OSError) -> _Refused:
+    # An unreadable folder is not an empty one: its files must not look removed.
+    return _Refused(
+        "unreadable-folder",
+        f"cannot list folder: {exc.strerror or exc}; fix its permissions "
+        "(registered workflows of this pack are kept meanwhile)",
+    )
+
+
+def _open_dir(name: str | Path, dir_fd: int | None = None) -> int | None:
+    """A descriptor on the folder (symlinks followed); None when there is no such
+    folder. Listings go through held descriptors, so a base renamed away and back
+    mid-read can never make a folder that is there look empty or absent."""
     try:
-        return sorted(os.listdir(path))
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        # An unreadable folder is not an empty one: its files must not look removed.
-        raise _Refused(
-            "unreadable-folder",
-            f"cannot list folder: {exc.strerror or exc}; fix its permissions "
-            "(registered workflows of this pack are kept meanwhile)",
-        ) from exc
+        raise _unreadable_folder(exc) from exc
+
+
+def _list_fd(fd: int) -> list[str]:
+    try:
+        return sorted(os.listdir(fd))
+    except OSError as exc:
+        raise _unreadable_folder(exc) from exc
 
 
 class _PackReader:
-    """Reads one pack folder into a ScannedPack."""
+    """Reads one pack folder into a ScannedPack.
 
-    def __init__(self, base_dir: Path, real_base: str, ref: str, max_size: int) -> None:
+    The pack folder and its sub-folders are opened once and every listing and
+    existence check goes through those descriptors: what is listed is the folder
+    that was there when the read began, whatever happens to the path. Files are
+    read by path (so symlinks are resolved and checked); a file listed but not
+    found by path means the tree moved, and the read starts again."""
+
+    def __init__(
+        self,
+        base_dir: Path,
+        real_base: str,
+        ref: str,
+        max_size: int,
+        identity: tuple[int, int] | None = None,
+        base_fd: int | None = None,
+    ) -> None:
         self.base_dir = base_dir
         self.real_base = real_base
         self.ref = ref
         self.max_size = max_size
+        self.identity = identity  # the pack folder the caller's snapshot saw
+        self.base_fd = base_fd  # the base folder held for the read, if any
         self.logical_root = base_dir / ref
         # Every read goes through the resolved base, so one scan reads one
         # snapshot even while a git-sync link is renamed over mid-scan.
         self.real_root = Path(real_base) / ref
         self.pack = ScannedPack(ref=ref, root=self.logical_root, pack_file=None)
-        self.present: set[str] = set()  # sub-folders that existed when the read began
+        self.folders: dict[str, int] = {}  # sub-folder → descriptor held for the read
+        self.where = str(self.logical_root)  # the folder a refusal is reported on
 
     def display(self, rel: str) -> str:
         return str(self.logical_root / rel)
@@ -205,10 +235,9 @@ class _PackReader:
 
     def yaml_names(self, sub: str) -> list[str]:
         names = []
-        listed = _list_dir(self.real_root / sub)
-        if listed is None and sub in self.present:
-            raise _Changed  # the folder was there when the read began
-        for n in listed or []:
+        fd = self.folders.get(sub)
+        self.where = self.display(sub)
+        for n in [] if fd is None else _list_fd(fd):
             if not n.endswith(YAML_SUFFIXES) or is_hidden(n):
                 continue
             problem = _file_name_problem(n)
@@ -229,26 +258,54 @@ class _PackReader:
     def scan(self) -> ScannedPack:
         """The pack, or a pack in error (no pack file: nothing registered, rows
         kept) when one of its folders cannot be listed."""
-        where = str(self.logical_root)
         try:
-            for sub in ("", "actions", *WORKFLOW_DIRS):
-                where = self.display(sub) if sub else str(self.logical_root)
-                if _list_dir(self.real_root / sub) is not None:
-                    self.present.add(sub)
-                elif not sub:
-                    raise _Changed  # the pack folder was there a moment ago
-            return self._scan()
+            try:
+                self._open_folders()
+                return self._scan()
+            finally:
+                for fd in self.folders.values():
+                    os.close(fd)
         except _Refused as refused:
             return ScannedPack(
                 ref=self.ref,
                 root=self.logical_root,
                 pack_file=None,
-                diagnostics=[error(where, refused.code, refused.message)],
+                diagnostics=[error(self.where, refused.code, refused.message)],
             )
+
+    def _open_folders(self) -> None:
+        if self.base_fd is None:
+            root = _open_dir(self.real_root)
+        else:
+            root = _open_dir(self.ref, dir_fd=self.base_fd)
+        if root is None:
+            raise _Changed  # the pack folder was there a moment ago
+        self.folders[""] = root
+        st = os.fstat(root)
+        if self.identity is not None and (st.st_dev, st.st_ino) != self.identity:
+            raise _Changed  # another folder stands at the path now
+        for sub in ("actions", *WORKFLOW_DIRS):
+            parent, _, name = sub.rpartition("/")
+            parent_fd = self.folders.get(parent)
+            if parent_fd is None:
+                continue
+            self.where = self.display(sub)
+            fd = _open_dir(name, dir_fd=parent_fd)
+            if fd is not None:
+                self.folders[sub] = fd
+
+    def _has_pack_file(self) -> bool:
+        try:
+            os.stat(PACK_FILE, dir_fd=self.folders[""], follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # there but not reachable: the read says why
+        return True
 
     def _scan(self) -> ScannedPack:
         pack = self.pack
-        if os.path.lexists(self.real_root / PACK_FILE):
+        if self._has_pack_file():
             pack.pack_file = self.read(PACK_FILE, FileKind.PACK)
         else:
             pack.diagnostics.append(
@@ -328,19 +385,44 @@ def list_pack_refs(base_dir: Path) -> list[str] | None:
     return None if real is None else _list_refs(real)
 
 
-def _list_refs(real: str) -> list[str] | None:
+def _list_refs(base: str | int) -> list[str] | None:
+    """The base's sub-folder names; `base` a path or a held descriptor."""
     try:
-        names = sorted(os.listdir(real))
+        names = sorted(os.listdir(base))
     except OSError:
         return None
-    return [n for n in names if not is_hidden(n) and os.path.isdir(os.path.join(real, n))]
+    return [n for n in names if not is_hidden(n) and _is_dir(n, base)]
+
+
+def _is_dir(name: str, base: str | int) -> bool:
+    try:
+        if isinstance(base, int):
+            return stat.S_ISDIR(os.stat(name, dir_fd=base).st_mode)
+        return stat.S_ISDIR(os.stat(os.path.join(base, name)).st_mode)
+    except OSError:
+        return False
+
+
+def _hold_base(snapshot: _Snapshot) -> int | None:
+    """A descriptor on the base folder the snapshot identified; None when another
+    folder stands at its path already (the caller reads again)."""
+    try:
+        fd = _open_dir(snapshot[0])
+    except _Refused:
+        return None
+    if fd is not None:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) == snapshot[1]:
+            return fd
+        os.close(fd)
+    return None
 
 
 def _scan_once(
-    base_dir: Path, real_base: str, max_file_size: int, only: Collection[str] | None
+    base_dir: Path, real_base: str, base_fd: int, max_file_size: int, only: Collection[str] | None
 ) -> ScanResult:
     result = ScanResult(base_dir=base_dir, base_ok=True)
-    refs = _list_refs(real_base)
+    refs = _list_refs(base_fd)
     if refs is None:
         result.base_ok = False
         return result
@@ -352,7 +434,8 @@ def _scan_once(
             result.diagnostics.append(problem)
             continue
         try:
-            result.packs[ref] = _PackReader(base_dir, real_base, ref, max_file_size).scan()
+            reader = _PackReader(base_dir, real_base, ref, max_file_size, base_fd=base_fd)
+            result.packs[ref] = reader.scan()
         except _Changed:
             result.packs[ref] = _changed_pack(base_dir, ref)
             result.changed = True
@@ -376,29 +459,40 @@ def _changed_pack(base_dir: Path, ref: str) -> ScannedPack:
     )
 
 
+def _base_unavailable(base_dir: Path) -> Diagnostic:
+    return error(
+        str(base_dir),
+        "base-dir-unavailable",
+        "packs base directory is missing or unreadable; nothing is synced "
+        "or deleted until it returns",
+    )
+
+
 def scan_base(
     base_dir: Path, *, max_file_size: int, only: Collection[str] | None = None
 ) -> ScanResult:
     """Scan every pack (or only those named). `base_ok` is False when the base
     directory is missing or unreadable: then nothing may be deleted."""
+    result: ScanResult | None = None
     for _ in range(_SNAPSHOT_ATTEMPTS):
         before = _snapshot(base_dir)
         if before is None:
             return ScanResult(
-                base_dir=base_dir,
-                base_ok=False,
-                diagnostics=[
-                    error(
-                        str(base_dir),
-                        "base-dir-unavailable",
-                        "packs base directory is missing or unreadable; nothing is synced "
-                        "or deleted until it returns",
-                    )
-                ],
+                base_dir=base_dir, base_ok=False, diagnostics=[_base_unavailable(base_dir)]
             )
-        result = _scan_once(base_dir, before[0], max_file_size, only)
+        base_fd = _hold_base(before)
+        if base_fd is None:
+            continue  # swapped between the snapshot and the open: read again
+        try:
+            result = _scan_once(base_dir, before[0], base_fd, max_file_size, only)
+        finally:
+            os.close(base_fd)
         if _snapshot(base_dir) == before and not result.changed:
             return result
+    if result is None:  # never held one base folder long enough to read it
+        return ScanResult(
+            base_dir=base_dir, base_ok=False, diagnostics=[_base_unavailable(base_dir)]
+        )
     return result  # still flipping: the last complete snapshot read
 
 
@@ -414,21 +508,13 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
         before = _snapshot(base_dir, ref)
         if before is None:
             raise BaseDirUnavailable(str(base_dir))
-        real = before[0]
-        churned = False
-        if not os.path.isdir(os.path.join(real, ref)):
-            pack = None
-        else:
-            problem = _pack_folder_problem(base_dir, real, ref)
-            if problem is not None:
-                pack = ScannedPack(
-                    ref=ref, root=base_dir / ref, pack_file=None, diagnostics=[problem]
-                )
-            else:
-                try:
-                    pack = _PackReader(base_dir, real, ref, max_file_size).scan()
-                except _Changed:
-                    pack, churned = _changed_pack(base_dir, ref), True
+        base_fd = _hold_base(before)
+        if base_fd is None:
+            continue  # swapped between the snapshot and the open: read again
+        try:
+            pack, churned = _scan_held(base_dir, before, base_fd, ref, max_file_size)
+        finally:
+            os.close(base_fd)
         if _snapshot(base_dir, ref) == before:
             if not churned:
                 return pack
@@ -437,6 +523,25 @@ def scan_pack(base_dir: Path, ref: str, *, max_file_size: int) -> ScannedPack | 
     if changed is not None:
         return changed  # the pack churned, the base held: a pack in error, rows kept
     raise BaseDirUnavailable(str(base_dir))
+
+
+def _scan_held(
+    base_dir: Path, snapshot: _Snapshot, base_fd: int, ref: str, max_file_size: int
+) -> tuple[ScannedPack | None, bool]:
+    """One attempt at one pack in the held base: (pack or None if absent, churned)."""
+    real = snapshot[0]
+    if not _is_dir(ref, base_fd):
+        return None, False
+    problem = _pack_folder_problem(base_dir, real, ref)
+    if problem is not None:
+        return ScannedPack(
+            ref=ref, root=base_dir / ref, pack_file=None, diagnostics=[problem]
+        ), False
+    reader = _PackReader(base_dir, real, ref, max_file_size, identity=snapshot[2], base_fd=base_fd)
+    try:
+        return reader.scan(), False
+    except _Changed:
+        return _changed_pack(base_dir, ref), True
 
 
 class BaseDirUnavailable(Exception):
