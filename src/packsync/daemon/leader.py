@@ -87,7 +87,7 @@ class LeaderElector:
         # when the last renewal was SENT, so it ends before the database's.
         self._valid_until = 0.0
         self._connected = False
-        self.attempts = 0  # lock attempts answered by the server
+        self.attempts = 0  # campaigns decided (leader or standby) on a live session
         self.failures = 0  # sessions that failed (connect or query)
         self.takeovers = 0  # expired leaders whose session this daemon ended
         self._reported_down = False
@@ -171,10 +171,16 @@ class LeaderElector:
         raise ConnectionError("leader connection lost")
 
     async def _campaign(self) -> None:
-        got = await self._fetch(queries.LEADER_TRY_LOCK, self.key)
+        await self._try_to_lead()
+        # Counted once the campaign is decided (leader now, or standby): a
+        # readiness check between the lock and the lease must not see a
+        # standby that is about to lead.
         self.attempts += 1
         if self.attempts == 1:
             self._on_connection(True)  # standby readiness: first answer seen
+
+    async def _try_to_lead(self) -> None:
+        got = await self._fetch(queries.LEADER_TRY_LOCK, self.key)
         if not got:
             await self._end_expired_leader()
             return
