@@ -45,8 +45,8 @@ import pytest
 from packsync.config import Settings
 from packsync.db.connection import create_pool
 from packsync.db.migrate import migrate
-from packsync.service import SyncService
-from tests.daemon_support import OwnServer
+from packsync.sync.service import SyncService
+from tests.support.daemon import OwnServer
 
 TEST_DB_ENV = "PACKSYNC_TEST_DATABASE_URL"
 
@@ -221,7 +221,7 @@ def stored_form_pending() -> bool:
     enforces every registrar invariant. Once the form is right, it enforces all."""
     from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
     from packsync.pipeline.parse import parse_workflow
-    from tests.packfactory import workflow_yaml
+    from tests.support.packfactory import workflow_yaml
 
     assert ATTUNE_KIT is not None
     data = workflow_yaml("Probe").encode()

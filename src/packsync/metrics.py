@@ -25,7 +25,7 @@ from packsync import __version__
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 TRIGGERS = ("startup", "watch", "reconcile", "api", "cli", "signal")
-# PackResult.outcome values (packsync.results), plus "error" for a sync that raised.
+# PackResult.outcome values (packsync.core.results), plus "error" for a sync that raised.
 OUTCOMES = ("ok", "errors", "pack-error", "conflict", "removed", "refused", "error")
 CHANGES = ("created", "updated", "deleted", "unchanged")
 CONTENT_TYPE = CONTENT_TYPE_LATEST

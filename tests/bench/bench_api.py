@@ -27,14 +27,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pydantic import SecretStr
-from tests.apihelpers import build_app
 from tests.bench.benchdb import bench_database
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from tests.support.api import build_app
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 from packsync.config import Settings
 from packsync.db.connection import create_pool
 from packsync.db.migrate import migrate
-from packsync.service import SyncService
+from packsync.sync.service import SyncService
 
 DEFINITION = {
     "version": "1.0",

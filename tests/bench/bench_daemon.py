@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.bench.benchdb import bench_database  # noqa: E402
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
 
 from packsync.config import Settings  # noqa: E402
-from packsync.daemon.runner import Daemon  # noqa: E402
 from packsync.logs import configure_logging  # noqa: E402
+from packsync.serve import Daemon  # noqa: E402
 
 
 async def wait_for(pred, timeout: float = 120.0, step: float = 0.005) -> float:  # type: ignore[no-untyped-def]

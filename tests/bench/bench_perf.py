@@ -43,16 +43,16 @@ sys.path.insert(0, str(ROOT))
 
 from tests.bench.bench_sync import generate, read_and_parse, scan_and_load  # noqa: E402
 from tests.bench.benchdb import bench_database  # noqa: E402
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml  # noqa: E402
 
 from packsync.config import Settings  # noqa: E402
-from packsync.daemon.runner import Daemon  # noqa: E402
 from packsync.db.connection import create_pool  # noqa: E402
 from packsync.db.migrate import migrate  # noqa: E402
 from packsync.logs import configure_logging  # noqa: E402
 from packsync.pipeline.load import build_catalog  # noqa: E402
 from packsync.pipeline.model import ScanResult  # noqa: E402
-from packsync.service import SyncService  # noqa: E402
+from packsync.serve import Daemon  # noqa: E402
+from packsync.sync.service import SyncService  # noqa: E402
 
 Row = tuple[str, float, str]
 

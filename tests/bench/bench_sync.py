@@ -25,14 +25,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.benchdb import bench_database
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 from packsync.config import Settings
 from packsync.db.connection import create_pool
 from packsync.db.migrate import migrate
 from packsync.pipeline.load import build_catalog, load_pack
 from packsync.pipeline.scan import scan_base
-from packsync.service import SyncService
+from packsync.sync.service import SyncService
 
 
 def generate(base: Path, packs: int, per_pack: int) -> list[Path]:

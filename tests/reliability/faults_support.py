@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.daemon_support import until
+from tests.support.daemon import until
 
 PACK_LOCK = (
     "SELECT pg_advisory_xact_lock("

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from packsync.config import Settings
-from tests.daemon_support import DaemonProcess, daemon_env, until
+from tests.support.daemon import DaemonProcess, daemon_env, until
 
 REPORT_ENV = "PACKSYNC_RELIABILITY_REPORT"
 

@@ -23,9 +23,9 @@ import asyncpg
 import pytest
 
 from packsync.config import Settings
-from tests.daemon_support import RowSampler, until
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.support import HealthSampler, get_json, record, since, start_daemon
+from tests.support.daemon import RowSampler, until
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 PACKS = 120
 FILES = ("a.yaml", "b.yaml", "c.yaml")

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 
 from packsync.pipeline.scan import scan_pack
-from packsync.service import SyncService
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from packsync.sync.service import SyncService
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
 def test_dangling_workflow_symlink_is_a_located_diagnostic(tmp_path: Path) -> None:

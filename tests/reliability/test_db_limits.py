@@ -13,9 +13,9 @@ import pytest
 from pydantic import SecretStr
 
 from packsync.config import Settings
-from tests.daemon_support import OwnServer, safe_workflows, until
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.support import HealthSampler, record, start_daemon
+from tests.support.daemon import OwnServer, safe_workflows, until
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 KILL_PACKSYNC = (
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

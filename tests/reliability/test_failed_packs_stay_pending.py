@@ -15,7 +15,7 @@ import pytest
 
 from packsync.daemon.scheduler import Backoff, SyncScheduler
 from packsync.db.errors import is_busy, is_transient
-from tests.daemon_support import until
+from tests.support.daemon import until
 
 
 class FailingJobs:

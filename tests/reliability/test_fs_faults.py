@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 
 from packsync.config import Settings
-from tests.daemon_support import RowSampler, until, workflows
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.support import HealthSampler, record, start_daemon
+from tests.support.daemon import RowSampler, until, workflows
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
 def _flip(link: Path, target: str) -> None:

@@ -14,11 +14,11 @@ import httpx
 from pydantic import SecretStr
 
 from packsync.config import Settings
-from packsync.daemon.runner import Daemon
-from tests.daemon_support import InProcess, fast_settings, until, until_label
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from packsync.serve import Daemon
 from tests.reliability.faults_support import PackLockHolder, packsync_backends
 from tests.reliability.silent_proxy import SilentProxy
+from tests.support.daemon import InProcess, fast_settings, until, until_label
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 CONVERGE_WITHIN = 30.0  # the goal with default timeouts (issue 17)
 

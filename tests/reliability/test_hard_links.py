@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 
 from packsync.pipeline.scan import scan_pack
-from packsync.service import SyncService
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from packsync.sync.service import SyncService
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
 async def test_hard_link_to_a_file_outside_the_base_is_registered(

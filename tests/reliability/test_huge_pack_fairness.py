@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from packsync.config import Settings
-from packsync.daemon.runner import Daemon
 from packsync.daemon.scheduler import FULL
 from packsync.daemon.watch import OVERFLOW, Batch
-from tests.daemon_support import InProcess, fast_settings, until, until_label
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from packsync.serve import Daemon
+from tests.support.daemon import InProcess, fast_settings, until, until_label
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 MAX_WAIT = 2.0  # debounce_max_wait_seconds in these tests
 SYNC_ALLOWANCE = 2.0  # the small pack's own sync, on a machine busy parsing the huge one

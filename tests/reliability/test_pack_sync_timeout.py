@@ -7,9 +7,9 @@ retried until it lands once the lock is free."""
 from __future__ import annotations
 
 from packsync.config import Settings
-from tests.daemon_support import InProcess, fast_settings, until, until_label
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.faults_support import PackLockHolder
+from tests.support.daemon import InProcess, fast_settings, until, until_label
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 
 async def test_a_pack_sync_past_its_timeout_is_abandoned_and_retried(

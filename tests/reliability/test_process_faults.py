@@ -15,9 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from packsync.config import Settings
-from tests.daemon_support import DaemonProcess, OwnServer, daemon_env, safe_workflows, until
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.support import HealthSampler, record, start_daemon
+from tests.support.daemon import DaemonProcess, OwnServer, daemon_env, safe_workflows, until
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 PER_PACK = 4
 

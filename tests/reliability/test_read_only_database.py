@@ -14,8 +14,8 @@ import httpx
 from pydantic import SecretStr
 
 from packsync.config import Settings
-from tests.daemon_support import InProcess, OwnServer, fast_settings, until, until_label
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
+from tests.support.daemon import InProcess, OwnServer, fast_settings, until, until_label
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 READ_ONLY_SECONDS = 15.0
 # A read-only database also refuses the leader's lease renewal, so the leader

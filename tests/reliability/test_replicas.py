@@ -17,9 +17,9 @@ import pytest
 
 from packsync.config import Settings
 from packsync.db import queries
-from tests.daemon_support import DaemonProcess, daemon_env, until, workflows
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.support import record
+from tests.support.daemon import DaemonProcess, daemon_env, until, workflows
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 LEASE = 3.0
 ENV = {

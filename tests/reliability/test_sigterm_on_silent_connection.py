@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from packsync.config import Settings
-from tests.daemon_support import DaemonProcess, daemon_env, until, until_label
-from tests.packfactory import make_core_pack, make_pack, workflow_yaml
 from tests.reliability.faults_support import PackLockHolder
 from tests.reliability.silent_proxy import SilentProxy
+from tests.support.daemon import DaemonProcess, daemon_env, until, until_label
+from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 
 EXIT_WITHIN = 10.0
 

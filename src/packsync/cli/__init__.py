@@ -1,1 +1,1 @@
-"""The `packsync` command line: a thin shell over packsync.service."""
+"""The `packsync` command line: a thin shell over packsync.sync.service."""

@@ -22,7 +22,7 @@ from typing import Any
 from packsync.cli import exitcodes
 from packsync.cli.output import Progress, join_tags, print_json, table, to_jsonable
 from packsync.config import Settings
-from packsync.diagnostics import Diagnostic
+from packsync.core.diagnostics import Diagnostic
 from packsync.pipeline.check import check_targets
 from packsync.pipeline.scan import list_pack_refs
 
@@ -40,7 +40,7 @@ def _with_service(
 ) -> int:
     from packsync.db.connection import DatabaseUnavailable, create_pool, is_connection_error
     from packsync.db.migrate import AttuneSchemaError, migrate
-    from packsync.service import SyncService
+    from packsync.sync.service import SyncService
 
     async def go() -> int:
         pool = await create_pool(settings)
@@ -67,7 +67,7 @@ def _with_service(
 
 
 def _render(diagnostics: list[Diagnostic], fmt: str, *, color: bool = False) -> str:
-    from packsync.formats import render
+    from packsync.cli.formats import render
 
     return render(diagnostics, fmt, color=color).rstrip("\n")  # type: ignore[arg-type]
 
@@ -233,7 +233,7 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
 def _quiet_pack_logs(settings: Settings, *, enabled: bool) -> Callable[[], None]:
     """Under a progress bar the per-pack log lines move to debug: the bar and the
     final report say the same, once. Returns the undo."""
-    logger = logging.getLogger("packsync.service")
+    logger = logging.getLogger("packsync.sync.service")
     if not enabled or settings.log_level == "debug":
         return lambda: None
     before = logger.level
@@ -310,7 +310,7 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from packsync.daemon.runner import run_daemon
+    from packsync.serve import run_daemon
 
     return asyncio.run(run_daemon(settings, migrate=not args.no_migrate))
 

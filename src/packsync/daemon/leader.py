@@ -36,7 +36,7 @@ import structlog
 
 from packsync.daemon.scheduler import Backoff
 from packsync.db import lease_queries, queries
-from packsync.fencing import LeaseToken
+from packsync.sync.fencing import LeaseToken
 
 log = structlog.get_logger(__name__)
 

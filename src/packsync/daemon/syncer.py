@@ -22,11 +22,11 @@ import structlog
 from packsync.config import Settings
 from packsync.daemon.state import DaemonState, PackStatus
 from packsync.db import backends, errors
-from packsync.fencing import LeaseLost, TokenSource
+from packsync.sync.fencing import LeaseLost, TokenSource
 
 if TYPE_CHECKING:
-    from packsync.results import PackResult
-    from packsync.service import SyncService
+    from packsync.core.results import PackResult
+    from packsync.sync.service import SyncService
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +93,7 @@ class PackSyncer:
         async with self._lock:
             if self._service is None:
                 from packsync.db.connection import create_pool
-                from packsync.service import SyncService
+                from packsync.sync.service import SyncService
 
                 pool = await create_pool(self.settings)
                 try:

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from packsync.core.results import WorkflowDetail, WorkflowSummary
 from packsync.db import queries
-from packsync.results import WorkflowDetail, WorkflowSummary
 
 
 async def count_workflows(pool: asyncpg.Pool, ref: str) -> int:

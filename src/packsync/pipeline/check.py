@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packsync.diagnostics import Diagnostic, error, has_errors, sort_key
+from packsync.core.diagnostics import Diagnostic, error, has_errors, sort_key
 from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
 from packsync.pipeline.model import PACK_REF, FileKind, HostCatalog, SourceFile, content_hash
 from packsync.pipeline.parse import parse_workflow

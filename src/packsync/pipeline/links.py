@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from packsync.db.storable import plain_json
+from packsync.core.storable import plain_json
 from packsync.pipeline.load import linked_actions
 from packsync.pipeline.model import ActionMeta, ScannedPack
 

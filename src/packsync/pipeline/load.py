@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from packsync.diagnostics import Diagnostic, error, has_errors, warning
+from packsync.core.diagnostics import Diagnostic, error, has_errors, warning
 from packsync.pipeline.model import (
     ActionMeta,
     HostCatalog,

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from packsync.diagnostics import Diagnostic, has_errors
+from packsync.core.diagnostics import Diagnostic, has_errors
 
 # A pack ref is its folder name (SPEC §2).
 PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]+$"

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from packsync.diagnostics import Diagnostic, has_errors
+from packsync.core.diagnostics import Diagnostic, has_errors
 from packsync.pipeline.model import (
     PACK_REF,
     ActionMeta,

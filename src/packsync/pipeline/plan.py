@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from packsync.db.storable import plain_json, unstorable_text
-from packsync.diagnostics import Diagnostic, error, has_errors
+from packsync.core.diagnostics import Diagnostic, error, has_errors
+from packsync.core.results import PackResult, WorkflowResult
+from packsync.core.storable import plain_json, unstorable_text
 from packsync.pipeline.links import ActionLink
 from packsync.pipeline.load import LoadedPack
 from packsync.pipeline.model import ParsedWorkflow, ScannedPack, file_ref
 from packsync.pipeline.scan import PACK_FILE, WORKFLOW_DIRS
-from packsync.results import PackResult, WorkflowResult
 
 PACK_FOLDER = "."  # error-row file_path for problems with the folder itself
 NOT_FOUND = "no pack folder and nothing registered"

@@ -22,7 +22,7 @@ import stat
 from collections.abc import Collection
 from pathlib import Path
 
-from packsync.diagnostics import Diagnostic, error
+from packsync.core.diagnostics import Diagnostic, error
 from packsync.pipeline.model import (
     PACK_REF,
     FileKind,

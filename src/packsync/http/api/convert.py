@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from packsync.diagnostics import Diagnostic, Severity
+from packsync.core.diagnostics import Diagnostic, Severity
+from packsync.core.results import PackResult
 from packsync.http.api.models import (
     DiagnosticModel,
     PackSyncResult,
@@ -24,7 +25,6 @@ from packsync.http.api.models import (
     WorkflowSyncResult,
 )
 from packsync.pipeline.load import LoadedPack
-from packsync.results import PackResult
 
 
 def as_dict(row: Any) -> dict[str, Any]:

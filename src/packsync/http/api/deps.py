@@ -27,8 +27,8 @@ import asyncpg
 from fastapi import FastAPI, Request
 
 from packsync.config import Settings
+from packsync.core.results import PackResult
 from packsync.http.api.errors import ApiError
-from packsync.results import PackResult
 
 
 class PackSyncer(Protocol):

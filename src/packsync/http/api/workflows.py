@@ -12,19 +12,6 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from packsync.api_service import (
-    FIELD_KEYS,
-    ApiWorkflowError,
-    ApiWorkflowService,
-    AttuneManaged,
-    DuplicateRef,
-    FileManaged,
-    InvalidWorkflow,
-    PackNotFound,
-    RefMismatch,
-    WorkflowNotFound,
-    WriteResult,
-)
 from packsync.config import Settings
 from packsync.db import api_queries as sql
 from packsync.http.api import convert
@@ -47,6 +34,19 @@ from packsync.http.api.models import (
     WorkflowResponse,
 )
 from packsync.http.api.textcheck import check_params, check_storable
+from packsync.sync.api_workflows import (
+    FIELD_KEYS,
+    ApiWorkflowError,
+    ApiWorkflowService,
+    AttuneManaged,
+    DuplicateRef,
+    FileManaged,
+    InvalidWorkflow,
+    PackNotFound,
+    RefMismatch,
+    WorkflowNotFound,
+    WriteResult,
+)
 
 router = APIRouter(tags=["workflows"])
 

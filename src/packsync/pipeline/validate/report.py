@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sized
 
-from packsync.diagnostics import Diagnostic, Severity, sort_key
+from packsync.core.diagnostics import Diagnostic, Severity, sort_key
 from packsync.pipeline.validate.locate import locate
 from packsync.pipeline.yamlsafe import YNode, YScalar
 

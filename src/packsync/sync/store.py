@@ -1,0 +1,84 @@
+"""The registered catalogue as the CLI and the REST API read it, and the one
+write that is not a sync: `packsync delete PACK`.
+
+SyncService extends this with the sync operations; a reader that never syncs
+(e.g. a standby's API) needs only this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+
+from packsync.config import Settings
+from packsync.core.results import PackOwnedElsewhere, WorkflowDetail, WorkflowSummary
+from packsync.db import queries, reads
+from packsync.sync.register import release_pack
+
+_log = structlog.get_logger("packsync.sync.service")
+
+
+class WorkflowStore:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+
+    # ------------------------------------------------------------------ manual delete
+    async def delete_pack(self, ref: str) -> int:
+        """Delete the pack's file-sourced workflows with their action rows (and
+        the pack row when packsync created it and nothing else uses it). A pack
+        of another sync_group raises PackOwnedElsewhere. The next sync re-creates
+        it if its folder is still on disk."""
+        group = self.settings.sync_group
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
+            owner = await conn.fetchval(queries.PACK_OWNER, ref)
+            if owner is not None and owner != group:
+                raise PackOwnedElsewhere(ref, owner)
+            deleted = await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)
+            await release_pack(conn, ref, group)
+            await conn.execute(queries.CLEAR_PACK_ERRORS, ref, group)
+        _log.info("pack deleted", pack=ref, workflows=len(deleted))
+        return len(deleted)
+
+    # ------------------------------------------------------------------ reads
+    async def count_workflows(self, ref: str) -> int:
+        return await reads.count_workflows(self.pool, ref)
+
+    async def list_workflows(
+        self,
+        *,
+        pack: str | None = None,
+        tags: Sequence[str] = (),
+        enabled: bool | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[WorkflowSummary], int]:
+        """Matching rows (ordered by ref) and the total count without paging.
+        tags: any of; search: case-insensitive substring of ref/label/description."""
+        return await reads.list_workflows(
+            self.pool,
+            pack=pack,
+            tags=tags,
+            enabled=enabled,
+            search=search,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def get_workflow(self, ref: str) -> WorkflowDetail | None:
+        return await reads.get_workflow(self.pool, ref)
+
+    async def find_by_pack(self, ref: str) -> list[WorkflowSummary]:
+        return await reads.find_by_pack(self.pool, ref)
+
+    async def ping(self) -> bool:
+        """Database reachable (readiness probe, `packsync_db_up`)."""
+        return await reads.ping(self.pool)
+
+    async def stats(self) -> dict[str, int]:
+        """This group's packs, workflows and invalid_files (for the gauges)."""
+        return await reads.group_stats(self.pool, self.settings.sync_group)
