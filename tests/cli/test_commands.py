@@ -110,3 +110,19 @@ def test_unreachable_database_exits_3_with_masked_password(tmp_path: Path) -> No
     assert "hunter2" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "unreachable" in proc.stderr
+
+
+def test_delete_of_a_pack_another_sync_group_owns_exits_2_without_a_traceback(
+    tmp_path: Path, db_env: dict[str, str]
+) -> None:
+    base = tmp_path / "packs"
+    make_core_pack(base)
+    make_pack(base, "alpha", {"one.yaml": workflow_yaml("One")})
+    flags = ["--packs-base-dir", str(base)]
+    synced = packsync("sync", *flags, env={**db_env, "ATTUNE__SYNC_GROUP": "east"})
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    refused = packsync("delete", *flags, "alpha", env={**db_env, "ATTUNE__SYNC_GROUP": "west"})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "sync_group 'east'" in refused.stderr and "Traceback" not in refused.stderr
+    count = packsync("count", *flags, "alpha", env=db_env)
+    assert count.stdout.strip() == "1"

@@ -23,6 +23,7 @@ from packsync.cli import exitcodes
 from packsync.cli.output import Progress, join_tags, print_json, table, to_jsonable
 from packsync.config import Settings
 from packsync.core.diagnostics import Diagnostic
+from packsync.core.results import PackOwnedElsewhere
 from packsync.pipeline.check import check_targets
 from packsync.pipeline.scan import list_pack_refs
 
@@ -38,18 +39,17 @@ def _with_service(
     *,
     migrate_first: bool = True,
 ) -> int:
-    from packsync.db.connection import DatabaseUnavailable, create_pool, is_connection_error
-    from packsync.db.migrate import AttuneSchemaError, migrate
-    from packsync.sync.service import SyncService
+    from packsync.sync.database import (
+        AttuneSchemaError,
+        DatabaseUnavailable,
+        is_connection_error,
+        open_service,
+    )
 
     async def go() -> int:
-        pool = await create_pool(settings)
-        try:
-            if migrate_first and not getattr(args, "no_migrate", False):
-                await migrate(pool, settings.db_schema, settings.state_schema)
-            return await work(SyncService(settings, pool))
-        finally:
-            await pool.close()
+        migrate_now = migrate_first and not getattr(args, "no_migrate", False)
+        async with open_service(settings, migrate_first=migrate_now) as service:
+            return await work(service)
 
     try:
         return asyncio.run(go())
@@ -57,6 +57,9 @@ def _with_service(
         print(f"packsync: database unreachable: {exc}", file=sys.stderr)
         return exitcodes.DATABASE_UNREACHABLE
     except AttuneSchemaError as exc:
+        print(f"packsync: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    except PackOwnedElsewhere as exc:
         print(f"packsync: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     except Exception as exc:
@@ -297,10 +300,10 @@ def delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from packsync.db.migrate import migrate as apply
+    from packsync.sync.database import apply_migrations
 
     async def work(service: Any) -> int:
-        applied = await apply(service.pool, settings.db_schema, settings.state_schema)
+        applied = await apply_migrations(service)
         print(
             f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
         )

@@ -1,0 +1,88 @@
+"""The dependency rule: imports flow one way, from the shells down to plain data.
+
+    core  ←  config, logs, metrics  ←  pipeline  ←  sync  ←  daemon, http, cli  ←  serve
+    core  ←  db  ←  sync
+
+`pipeline` is a pure library (no database driver, no db/); only `sync` and
+`daemon` reach `db/`; `http` reaches the daemon through the protocol it
+declares (http/status.py), never through daemon modules; the composition root
+`serve.py` is the one module that wires the daemon and the HTTP server.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "packsync"
+
+# part → the parts it may import (besides itself and the package root).
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "config": {"core"},
+    "logs": {"core", "config"},
+    "metrics": {"core"},
+    "pipeline": {"core", "config"},
+    "schema": {"core", "pipeline"},
+    "db": {"core", "config"},
+    "sync": {"core", "config", "logs", "pipeline", "db"},
+    "daemon": {"core", "config", "logs", "metrics", "pipeline", "db", "sync"},
+    "http": {"core", "config", "logs", "metrics", "pipeline", "sync"},
+    "cli": {"core", "config", "logs", "pipeline", "schema", "sync", "serve"},
+    "serve": {"core", "config", "logs", "metrics", "pipeline", "db", "sync", "daemon", "http"},
+    "configref": {"core", "config"},
+    "__main__": {"cli"},
+}
+# Third-party packages that mark a layer: the pure pipeline never talks to a database.
+FORBIDDEN_THIRD_PARTY = {"pipeline": {"asyncpg", "fastapi", "watchdog"}, "core": {"asyncpg"}}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _imports() -> list[tuple[str, str, int]]:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        module = ".".join(rel.parts)
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    name = ".".join([*base, node.module] if node.module else base)
+                else:
+                    name = node.module or ""
+                names = [name]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            found.extend((module, name, node.lineno) for name in names)
+    return found
+
+
+def test_every_part_has_a_rule() -> None:
+    parts = {_part(m) for m, _, _ in _imports()} - {""}
+    assert parts <= set(ALLOWED), sorted(parts - set(ALLOWED))
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_imports_flow_one_way(part: str) -> None:
+    wrong = []
+    for module, name, line in _imports():
+        if _part(module) != part:
+            continue
+        top = name.split(".")[0]
+        if top in FORBIDDEN_THIRD_PARTY.get(part, set()):
+            wrong.append(f"{module}:{line} imports {name}")
+        if top != "packsync" or name == "packsync":
+            continue
+        target = _part(name)
+        if target != part and target not in ALLOWED[part]:
+            wrong.append(f"{module}:{line} imports {name}")
+    assert not wrong, "\n".join(wrong)
