@@ -48,7 +48,7 @@ def _imports() -> list[tuple[str, str, int]]:
     found = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC.parent).with_suffix("")
-        module = ".".join(rel.parts)
+        module = ".".join(rel.parts).removesuffix(".__init__")
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from packsync.config import Settings
+from packsync.core.results import WorkflowFilter
 from packsync.sync.service import SyncService
 from tests.support.packfactory import make_pack, workflow_yaml, write
 
@@ -45,23 +46,25 @@ async def test_list_filters_and_paging(service: SyncService, catalogue: None) ->
         "ops.scratch",
         "web.build",
     ]
-    rows, total = await service.list_workflows(pack="ops")
+    rows, total = await service.list_workflows(WorkflowFilter(pack="ops"))
     assert total == 3
-    rows, total = await service.list_workflows(tags=["ci", "dev"])
+    rows, total = await service.list_workflows(WorkflowFilter(tags=["ci", "dev"]))
     assert {r.ref for r in rows} == {"ops.deploy", "web.build", "ops.scratch"} and total == 3
-    rows, _ = await service.list_workflows(enabled=False)
+    rows, _ = await service.list_workflows(WorkflowFilter(enabled=False))
     assert [r.ref for r in rows] == ["ops.scratch"]
-    rows, _ = await service.list_workflows(search="BACK")
+    rows, _ = await service.list_workflows(WorkflowFilter(search="BACK"))
     assert [r.ref for r in rows] == ["ops.backup"]
-    rows, _ = await service.list_workflows(search="100%")  # LIKE wildcards are literal
+    rows, _ = await service.list_workflows(
+        WorkflowFilter(search="100%")
+    )  # LIKE wildcards are literal
     assert [r.ref for r in rows] == ["ops.deploy"]
-    rows, total = await service.list_workflows(search="_")
+    rows, total = await service.list_workflows(WorkflowFilter(search="_"))
     assert total == 0
-    rows, total = await service.list_workflows(limit=2, offset=1)
+    rows, total = await service.list_workflows(WorkflowFilter(limit=2, offset=1))
     assert [r.ref for r in rows] == ["ops.deploy", "ops.scratch"] and total == 4
-    rows, total = await service.list_workflows(limit=2, offset=10)
+    rows, total = await service.list_workflows(WorkflowFilter(limit=2, offset=10))
     assert rows == [] and total == 4
-    assert rows == [] and (await service.list_workflows(pack="nope"))[1] == 0
+    assert rows == [] and (await service.list_workflows(WorkflowFilter(pack="nope")))[1] == 0
 
 
 async def test_get_find_count(service: SyncService, catalogue: None, packs: Path) -> None:

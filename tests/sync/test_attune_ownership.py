@@ -18,6 +18,7 @@ import pytest
 
 import packsync.pipeline.load as load_module
 from packsync.config import Settings
+from packsync.core.results import WorkflowFilter
 from packsync.sync.service import SyncService
 from tests.conftest import ATTUNE_KIT, DbTarget
 from tests.support.attunerows import insert_attune_action
@@ -150,7 +151,7 @@ async def test_api_conflict_file_in_attune_pack_is_listed_as_attune(
     service: SyncService, pool: asyncpg.Pool, packs: Path, tmp_path: Path
 ) -> None:
     await install_attune_pack(pool, tmp_path)
-    listed, total = await service.list_workflows(pack="shop")
+    listed, total = await service.list_workflows(WorkflowFilter(pack="shop"))
     assert total == 1 and listed[0].source == "attune" and listed[0].enabled
     detail = await service.get_workflow("shop.api_flow")
     assert detail is not None and detail.source == "attune" and detail.file_path is None

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from packsync.config import Settings
+from packsync.core.results import WorkflowFilter
 from packsync.sync.service import SyncService
 from tests.support.packfactory import make_pack, workflow_yaml, write
 
@@ -115,12 +116,12 @@ async def test_sync_waits_for_the_pack_lock_and_readers_see_old_state(
         task = asyncio.create_task(service.sync_pack("locked", trigger="watch"))
         await asyncio.sleep(0.5)
         assert not task.done()
-        rows, total = await service.list_workflows(pack="locked")
+        rows, total = await service.list_workflows(WorkflowFilter(pack="locked"))
         assert total == 1 and rows[0].label == "A1"
         await tx.rollback()
         result = await asyncio.wait_for(task, 30)
     finally:
         await holder.close()
     assert (result.created, result.updated) == (1, 1)
-    rows, total = await service.list_workflows(pack="locked")
+    rows, total = await service.list_workflows(WorkflowFilter(pack="locked"))
     assert total == 2 and {r.label for r in rows} == {"A2", "B"}

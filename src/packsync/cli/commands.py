@@ -23,7 +23,7 @@ from packsync.cli import exitcodes
 from packsync.cli.output import Progress, join_tags, print_json, table, to_jsonable
 from packsync.config import Settings
 from packsync.core.diagnostics import Diagnostic
-from packsync.core.results import PackOwnedElsewhere
+from packsync.core.results import PackOwnedElsewhere, WorkflowFilter
 from packsync.pipeline.check import check_targets
 from packsync.pipeline.scan import list_pack_refs
 
@@ -246,9 +246,10 @@ def _quiet_pack_logs(settings: Settings, *, enabled: bool) -> Callable[[], None]
 
 def list_workflows(args: argparse.Namespace, settings: Settings) -> int:
     async def work(service: Any) -> int:
-        rows, total = await service.list_workflows(
-            pack=args.pack, tags=args.tag, enabled=args.enabled, search=args.search
+        wanted = WorkflowFilter(
+            pack=args.pack, tags=args.tag or (), enabled=args.enabled, search=args.search
         )
+        rows, total = await service.list_workflows(wanted)
         if args.format == "json":
             print_json({"total": total, "workflows": rows})
         else:

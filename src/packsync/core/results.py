@@ -6,6 +6,7 @@ end renders the same fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -181,6 +182,28 @@ class WorkflowDetail(WorkflowSummary):
     content_hash: str | None = None
     # Current located diagnostics of the file (Diagnostic.to_dict() form), if failing.
     sync_errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FailingFile:
+    """A workflow file that fails validation, with its located diagnostics."""
+
+    pack_ref: str
+    file_path: str
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class WorkflowFilter:
+    """Which registered workflows a listing returns: `tags` any of; `search` a
+    case-insensitive substring of ref, label or description; `limit` None = all."""
+
+    pack: str | None = None
+    tags: Sequence[str] = ()
+    enabled: bool | None = None
+    search: str | None = None
+    limit: int | None = None
+    offset: int = 0
 
 
 class PackOwnedElsewhere(Exception):

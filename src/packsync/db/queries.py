@@ -11,8 +11,9 @@ kind of write per pack, never one round trip per row.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
+
+from packsync.core.results import WorkflowFilter
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -350,30 +351,22 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def list_workflows(
-    *,
-    pack: str | None,
-    tags: Sequence[str],
-    enabled: bool | None,
-    search: str | None,
-    limit: int | None,
-    offset: int,
-) -> tuple[str, str, list[Any], int]:
+def list_workflows(wanted: WorkflowFilter) -> tuple[str, str, list[Any], int]:
     """(rows sql, count sql, args, number of filter args). Filters are bound
     parameters; only their presence shapes the SQL text."""
     where: list[str] = []
     args: list[Any] = []
-    if pack is not None:
-        args.append(pack)
+    if wanted.pack is not None:
+        args.append(wanted.pack)
         where.append(f"w.pack_ref = ${len(args)}")
-    if tags:
-        args.append(list(tags))
+    if wanted.tags:
+        args.append(list(wanted.tags))
         where.append(f"w.tags && ${len(args)}::text[]")
-    if enabled is not None:
-        args.append(enabled)
+    if wanted.enabled is not None:
+        args.append(wanted.enabled)
         where.append(f"coalesce(m.enabled, true) = ${len(args)}")
-    if search:
-        args.append(_like_pattern(search))
+    if wanted.search:
+        args.append(_like_pattern(wanted.search))
         n = len(args)
         where.append(
             f"(w.ref ILIKE ${n} OR coalesce(w.label, '') ILIKE ${n}"
@@ -382,10 +375,10 @@ def list_workflows(
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     n_filters = len(args)
     rows = f"SELECT {_SUMMARY_COLUMNS} FROM {WORKFLOWS_FROM} {clause} ORDER BY w.ref"  # noqa: S608
-    args.append(offset)
+    args.append(wanted.offset)
     rows += f" OFFSET ${len(args)}"
-    if limit is not None:
-        args.append(limit)
+    if wanted.limit is not None:
+        args.append(wanted.limit)
         rows += f" LIMIT ${len(args)}"
     count = f"SELECT count(*) FROM {WORKFLOWS_FROM} {clause}"  # noqa: S608
     return rows, count, args, n_filters

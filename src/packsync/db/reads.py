@@ -4,13 +4,12 @@ daemon's gauges and /status. Plain functions over a pool: no sync logic."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from packsync.core.results import WorkflowDetail, WorkflowSummary
-from packsync.db import queries
+from packsync.core.results import FailingFile, WorkflowDetail, WorkflowFilter, WorkflowSummary
+from packsync.db import api_queries, queries
 
 
 async def count_workflows(pool: asyncpg.Pool, ref: str) -> int:
@@ -19,18 +18,9 @@ async def count_workflows(pool: asyncpg.Pool, ref: str) -> int:
 
 
 async def list_workflows(
-    pool: asyncpg.Pool,
-    *,
-    pack: str | None,
-    tags: Sequence[str],
-    enabled: bool | None,
-    search: str | None,
-    limit: int | None,
-    offset: int,
+    pool: asyncpg.Pool, wanted: WorkflowFilter
 ) -> tuple[list[WorkflowSummary], int]:
-    rows_sql, count_sql, args, n_filters = queries.list_workflows(
-        pack=pack, tags=tags, enabled=enabled, search=search, limit=limit, offset=offset
-    )
+    rows_sql, count_sql, args, n_filters = queries.list_workflows(wanted)
     # One snapshot for the page and its total.
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         rows = await conn.fetch(rows_sql, *args)
@@ -62,6 +52,20 @@ async def registered_actions(pool: asyncpg.Pool) -> dict[str, frozenset[str]]:
 
 
 PING_TIMEOUT_SECONDS = 5.0
+
+
+async def pack_registered(pool: asyncpg.Pool, ref: str) -> bool:
+    async with pool.acquire() as conn:
+        return await conn.fetchrow(api_queries.PACK_BY_REF, ref) is not None
+
+
+async def failing_file(pool: asyncpg.Pool, ref: str) -> FailingFile | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(api_queries.FAILING_FILE_FOR_REF, ref)
+    if row is None:
+        return None
+    errors = row["errors"] if isinstance(row["errors"], list) else []
+    return FailingFile(pack_ref=row["pack_ref"], file_path=row["file_path"], errors=errors)
 
 
 async def ping(pool: asyncpg.Pool) -> bool:

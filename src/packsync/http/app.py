@@ -13,9 +13,9 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from packsync import __version__
-from packsync.daemon.state import DaemonState
 from packsync.http import probes
 from packsync.http.api import mount_api
+from packsync.http.status import DaemonStatus
 
 _ASSETS = "/docs/assets"
 
@@ -26,7 +26,7 @@ def _operation_id(route: APIRoute) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def create_app(state: DaemonState) -> FastAPI:
+def create_app(state: DaemonStatus) -> FastAPI:
     from swagger_ui_bundle import swagger_ui_path
 
     app = FastAPI(

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from packsync.daemon.state import DaemonState
+from packsync.http.status import DaemonStatus
 from packsync.metrics import CONTENT_TYPE
 
 router = APIRouter()
@@ -18,8 +18,8 @@ class _PrometheusText(Response):
     media_type = CONTENT_TYPE
 
 
-def _state(request: Request) -> DaemonState:
-    state: DaemonState = request.app.state.daemon
+def _state(request: Request) -> DaemonStatus:
+    state: DaemonStatus = request.app.state.daemon
     return state
 
 

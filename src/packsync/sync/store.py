@@ -7,16 +7,21 @@ SyncService extends this with the sync operations; a reader that never syncs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import asyncpg
 import structlog
 
 from packsync.config import Settings
-from packsync.core.results import PackOwnedElsewhere, WorkflowDetail, WorkflowSummary
+from packsync.core.results import (
+    FailingFile,
+    PackOwnedElsewhere,
+    WorkflowDetail,
+    WorkflowFilter,
+    WorkflowSummary,
+)
 from packsync.db import queries, reads
 from packsync.sync.register import release_pack
 
+EVERY_WORKFLOW = WorkflowFilter()
 _log = structlog.get_logger("packsync.sync.service")
 
 
@@ -48,26 +53,17 @@ class WorkflowStore:
         return await reads.count_workflows(self.pool, ref)
 
     async def list_workflows(
-        self,
-        *,
-        pack: str | None = None,
-        tags: Sequence[str] = (),
-        enabled: bool | None = None,
-        search: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
+        self, wanted: WorkflowFilter = EVERY_WORKFLOW
     ) -> tuple[list[WorkflowSummary], int]:
-        """Matching rows (ordered by ref) and the total count without paging.
-        tags: any of; search: case-insensitive substring of ref/label/description."""
-        return await reads.list_workflows(
-            self.pool,
-            pack=pack,
-            tags=tags,
-            enabled=enabled,
-            search=search,
-            limit=limit,
-            offset=offset,
-        )
+        """Matching rows (ordered by ref) and the total count without paging."""
+        return await reads.list_workflows(self.pool, wanted)
+
+    async def pack_registered(self, ref: str) -> bool:
+        return await reads.pack_registered(self.pool, ref)
+
+    async def failing_file(self, ref: str) -> FailingFile | None:
+        """The file that would define `ref` but fails validation, if any."""
+        return await reads.failing_file(self.pool, ref)
 
     async def get_workflow(self, ref: str) -> WorkflowDetail | None:
         return await reads.get_workflow(self.pool, ref)

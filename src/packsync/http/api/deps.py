@@ -27,7 +27,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 
 from packsync.config import Settings
-from packsync.core.results import PackResult
+from packsync.core.results import FailingFile, PackResult, WorkflowFilter
 from packsync.http.api.errors import ApiError
 
 
@@ -42,18 +42,13 @@ class PackSyncer(Protocol):
 class WorkflowReader(Protocol):
     """The read side of SyncService the API uses."""
 
-    async def list_workflows(
-        self,
-        *,
-        pack: str | None = None,
-        tags: Sequence[str] = (),
-        enabled: bool | None = None,
-        search: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> tuple[Sequence[Any], int]: ...
+    async def list_workflows(self, wanted: WorkflowFilter = ...) -> tuple[Sequence[Any], int]: ...
 
     async def get_workflow(self, ref: str) -> Any | None: ...
+
+    async def pack_registered(self, ref: str) -> bool: ...
+
+    async def failing_file(self, ref: str) -> FailingFile | None: ...
 
 
 def configure_api(

@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from packsync.db.connection import DatabaseUnavailable, is_connection_error
 from packsync.http.api.models import ErrorResponse
+from packsync.sync.database import DatabaseUnavailable, is_connection_error
 
 log = structlog.get_logger(__name__)
 

@@ -15,13 +15,11 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Request
 
 from packsync.config import Settings
-from packsync.db import api_queries as sql
 from packsync.http.api import convert
 from packsync.http.api.auth import audit
 from packsync.http.api.deps import (
     PackSyncer,
     WorkflowReader,
-    get_pool,
     get_reader,
     get_settings,
     get_syncer,
@@ -62,11 +60,6 @@ def _check_ref(ref: str) -> None:
         )
 
 
-async def _registered(pool: asyncpg.Pool, ref: str) -> bool:
-    async with pool.acquire() as conn:
-        return await conn.fetchrow(sql.PACK_BY_REF, ref) is not None
-
-
 def _base_unavailable(exc: BaseDirUnavailable) -> ApiError:
     return ApiError(503, "packs-dir-unavailable", str(exc), headers={"Retry-After": "5"})
 
@@ -82,11 +75,10 @@ def _base_unavailable(exc: BaseDirUnavailable) -> ApiError:
 async def pack_workflows(
     ref: str = PackPath,
     filters: ListFilters = Depends(),  # noqa: B008
-    pool: asyncpg.Pool = Depends(get_pool),  # noqa: B008
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
 ) -> WorkflowListResponse:
     _check_ref(ref)
-    if not await _registered(pool, ref):
+    if not await reader.pack_registered(ref):
         raise ApiError(404, "pack-not-found", f"pack '{ref}' is not registered")
     return await list_page(reader, filters, ref)
 
@@ -120,12 +112,12 @@ async def sync_pack(
     request: Request,
     ref: str = PackPath,
     settings: Settings = Depends(get_settings),  # noqa: B008
-    pool: asyncpg.Pool = Depends(get_pool),  # noqa: B008
+    reader: WorkflowReader = Depends(get_reader),  # noqa: B008
     syncer: PackSyncer = Depends(get_syncer),  # noqa: B008
 ) -> PackSyncResponse:
     _check_ref(ref)
     on_disk = await asyncio.to_thread(_folder_exists, settings, ref)
-    if not on_disk and not await _registered(pool, ref):
+    if not on_disk and not await reader.pack_registered(ref):
         raise ApiError(
             404,
             "pack-not-found",

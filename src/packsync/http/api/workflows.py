@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from packsync.config import Settings
-from packsync.db import api_queries as sql
+from packsync.core.results import WorkflowFilter
 from packsync.http.api import convert
 from packsync.http.api.auth import audit
 from packsync.http.api.deps import (
@@ -83,18 +83,21 @@ class ListFilters:
         self.page = page
         self.page_size = page_size
 
+    def wanted(self, pack: str | None) -> WorkflowFilter:
+        return WorkflowFilter(
+            pack=pack,
+            tags=self.tags,
+            enabled=self.enabled,
+            search=self.search,
+            limit=self.page_size,
+            offset=(self.page - 1) * self.page_size,
+        )
+
 
 async def list_page(
     reader: WorkflowReader, filters: ListFilters, pack: str | None
 ) -> WorkflowListResponse:
-    rows, total = await reader.list_workflows(
-        pack=pack,
-        tags=filters.tags,
-        enabled=filters.enabled,
-        search=filters.search,
-        limit=filters.page_size,
-        offset=(filters.page - 1) * filters.page_size,
-    )
+    rows, total = await reader.list_workflows(filters.wanted(pack))
     return WorkflowListResponse(
         data=[convert.summary(r) for r in rows],
         pagination=PaginationMeta.of(filters.page, filters.page_size, int(total)),
@@ -130,20 +133,18 @@ async def _detail(reader: WorkflowReader, ref: str) -> Any:
     return convert.detail(row)
 
 
-async def _why_missing(pool: asyncpg.Pool, settings: Settings, ref: str) -> ApiError:
+async def _why_missing(reader: WorkflowReader, settings: Settings, ref: str) -> ApiError:
     """A 404 that explains itself when the workflow's file exists but never
     passed validation (so it was never registered)."""
-    async with pool.acquire() as conn:
-        failing = await conn.fetchrow(sql.FAILING_FILE_FOR_REF, ref)
+    failing = await reader.failing_file(ref)
     if failing is None:
         return ApiError(404, "workflow-not-found", f"workflow '{ref}' does not exist")
-    path = settings.packs_base_dir / failing["pack_ref"] / failing["file_path"]
-    errors = failing["errors"] if isinstance(failing["errors"], list) else []
+    path = settings.packs_base_dir / failing.pack_ref / failing.file_path
     return ApiError(
         404,
         "workflow-not-found",
         f"workflow '{ref}' is not registered: its file {path} fails validation; fix the file",
-        {"file": str(path), "diagnostics": errors},
+        {"file": str(path), "diagnostics": failing.errors},
     )
 
 
@@ -160,13 +161,12 @@ async def _why_missing(pool: asyncpg.Pool, settings: Settings, ref: str) -> ApiE
 async def get_workflow(
     ref: str = RefPath,
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
-    pool: asyncpg.Pool = Depends(get_pool),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
 ) -> WorkflowResponse:
     check_params(ref=ref)
     row = await reader.get_workflow(ref)
     if row is None:
-        raise await _why_missing(pool, settings, ref)
+        raise await _why_missing(reader, settings, ref)
     return WorkflowResponse(data=convert.detail(row))
 
 
