@@ -86,3 +86,49 @@ def test_imports_flow_one_way(part: str) -> None:
         if target != part and target not in ALLOWED[part]:
             wrong.append(f"{module}:{line} imports {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def _module_level_graph() -> dict[str, set[str]]:
+    """Module → packsync modules it imports at load time (not inside functions)."""
+    graph: dict[str, set[str]] = {}
+    known = {
+        ".".join(p.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+        for p in SRC.rglob("*.py")
+    }
+    for path in sorted(SRC.rglob("*.py")):
+        module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        edges = graph.setdefault(module, set())
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            edges.update(n for n in names if n in known and n != module)
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    """Each module can be read after the modules it imports: no module imports,
+    at load time, a module that imports it back (directly or through others)."""
+    graph = _module_level_graph()
+    cycles = []
+    done: set[str] = set()
+
+    def visit(module: str, stack: list[str]) -> None:
+        if module in stack:
+            cycles.append(" -> ".join([*stack[stack.index(module) :], module]))
+            return
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            visit(target, [*stack, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    # a package's __init__ re-exporting its modules is not a cycle of meaning
+    real = [c for c in cycles if not all(p.startswith(c.split(" -> ")[0]) for p in c.split(" -> "))]
+    assert not real, "\n".join(real)

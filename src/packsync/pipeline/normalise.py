@@ -18,36 +18,18 @@ from typing import Any
 
 from packsync.pipeline.transitions import ENGINE_COMMANDS, UNSUPPORTED, build_next
 from packsync.pipeline.validate.report import Reporter
+from packsync.pipeline.validate.schemas import is_json_schema
 from packsync.pipeline.validate.structure import (
     CHART_META,
     RETRY_KEYS,
     TASK_KEYS,
     TOP_KEYS,
+    TaskInfo,
     canonical,
 )
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq, to_plain
 
-SCHEMA_KEYWORDS = frozenset(
-    {
-        "$schema", "$id", "$defs", "definitions", "type", "properties", "required", "title",
-        "description", "additionalProperties", "patternProperties", "default", "examples",
-        "$comment", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentRequired",
-        "minProperties", "maxProperties", "propertyNames", "unevaluatedProperties", "$ref",
-    }
-)  # fmt: skip
 _OPAQUE_TASK_KEYS = ("worker_selector", "worker_tolerations", "worker_affinity")
-
-
-@dataclass(slots=True, eq=False)
-class TaskInfo:
-    name: str
-    node: YMap
-    name_node: YNode
-    keys: dict[str, YNode]
-    type: str = "action"
-    targets: list[tuple[str, YNode]] = field(default_factory=list)
-    published: list[tuple[str, YNode]] = field(default_factory=list)
-    subtasks: list[TaskInfo] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -117,13 +99,6 @@ def named_map(node: YNode, rep: Reporter, what: str, kind: str, sink: list[Any])
         out[name] = to_plain(value)
         sink.append((name, key_node, kind))
     return out
-
-
-def is_json_schema(data: dict[str, Any]) -> bool:
-    """True for a JSON Schema object, False for the StackStorm flat form."""
-    return data.get("type") == "object" or (
-        isinstance(data.get("properties"), dict) and set(data) <= SCHEMA_KEYWORDS
-    )
 
 
 def to_json_schema(data: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ _OUTCOME_CALLS = ("succeeded()", "failed()", "timed_out()")
 
 
 def build_next(info: Any, rep: Reporter) -> list[dict[str, Any]]:
-    """`info` is the task's `normalise.TaskInfo` (its keys, targets, published names)."""
+    """`info` is the task's `validate.structure.TaskInfo` (its keys, targets, published names)."""
     keys: dict[str, YNode] = info.keys
     explicit = keys.get("next")
     if isinstance(explicit, YSeq) and explicit.items:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from packsync.pipeline.normalise import TaskInfo
 from packsync.pipeline.validate.report import Reporter
-from packsync.pipeline.validate.structure import RESERVED_TASK_NAMES
+from packsync.pipeline.validate.structure import RESERVED_TASK_NAMES, TaskInfo
 from packsync.pipeline.yamlsafe import YScalar
 
 # Orquesta engine commands: Attune has none, a transition must name a task.

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from packsync.pipeline.model import HostCatalog
-from packsync.pipeline.normalise import TaskInfo
 from packsync.pipeline.validate.report import Reporter
+from packsync.pipeline.validate.structure import TaskInfo
 from packsync.pipeline.yamlsafe import YNode, YScalar, YSeq
 
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")

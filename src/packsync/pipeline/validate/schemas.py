@@ -11,12 +11,27 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from packsync.pipeline.normalise import is_json_schema
 from packsync.pipeline.validate.report import Reporter
 from packsync.pipeline.yamlsafe import YMap, YNode, YSeq, to_plain
 
 _META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
 MAX_ERRORS = 5
+
+SCHEMA_KEYWORDS = frozenset(
+    {
+        "$schema", "$id", "$defs", "definitions", "type", "properties", "required", "title",
+        "description", "additionalProperties", "patternProperties", "default", "examples",
+        "$comment", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentRequired",
+        "minProperties", "maxProperties", "propertyNames", "unevaluatedProperties", "$ref",
+    }
+)  # fmt: skip
+
+
+def is_json_schema(data: dict[str, Any]) -> bool:
+    """True for a JSON Schema object, False for the StackStorm flat form."""
+    return data.get("type") == "object" or (
+        isinstance(data.get("properties"), dict) and set(data) <= SCHEMA_KEYWORDS
+    )
 
 
 def locate(node: YNode, path: Iterable[Any]) -> YNode:

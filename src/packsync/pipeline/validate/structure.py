@@ -8,6 +8,7 @@ is `on_success`); user maps (input, vars, parameters, publish) are opaque here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from packsync.pipeline.validate.report import Reporter, did_you_mean
@@ -381,3 +382,15 @@ def _check_retry(retry: YMap, rep: Reporter) -> None:
                 f"retry max_delay ({m}) must be >= delay ({d}): raise max_delay or lower delay",
                 max_delay,
             )
+
+
+@dataclass(slots=True, eq=False)
+class TaskInfo:
+    name: str
+    node: YMap
+    name_node: YNode
+    keys: dict[str, YNode]
+    type: str = "action"
+    targets: list[tuple[str, YNode]] = field(default_factory=list)
+    published: list[tuple[str, YNode]] = field(default_factory=list)
+    subtasks: list[TaskInfo] = field(default_factory=list)
