@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from packsync.cli.main import main
-from packsync.config import ConfigError, load_settings, mask_url
+from packsync.config import ConfigError, load_settings
+from packsync.core.secrets import mask_url
 from packsync.logs import configure_logging, get_logger
 
 

@@ -34,6 +34,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from packsync.core.secrets import mask_url
+
 ENV_PREFIX = "ATTUNE__"
 CONFIG_FILE_ENV = "ATTUNE__CONFIG_FILE"
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
@@ -321,8 +323,3 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(_explain(exc, given)) from None
     finally:
         _config_file.reset(token)
-
-
-def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db → postgresql://user:***@host/db."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

@@ -22,13 +22,14 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
-_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
+from packsync.core.secrets import mask_url
+
 _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|authorization)", re.I)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1***@", value)
+        return mask_url(value)
     return value
 
 

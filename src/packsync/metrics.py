@@ -20,13 +20,14 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from packsync import __version__
+from packsync.core.results import OUTCOMES as PACK_OUTCOMES
+from packsync.core.results import TRIGGERS
 
 # `*_created` timestamp series double the exposition for no use on a dashboard.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-TRIGGERS = ("startup", "watch", "reconcile", "api", "cli", "signal")
-# PackResult.outcome values (packsync.core.results), plus "error" for a sync that raised.
-OUTCOMES = ("ok", "errors", "pack-error", "conflict", "removed", "refused", "error")
+# Every pack outcome, plus "error" for a sync that raised.
+OUTCOMES = (*PACK_OUTCOMES, "error")
 CHANGES = ("created", "updated", "deleted", "unchanged")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

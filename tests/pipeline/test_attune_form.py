@@ -111,10 +111,10 @@ def _fixture_texts() -> list[str]:
     """Every module-level workflow text of the test suite (strings, and strings in
     lists/tuples/dicts) that YAML-loads into a mapping with `tasks`."""
     texts: list[str] = []
-    for path in sorted(TESTS.glob("test_*.py")):
-        if path.name == Path(__file__).name:
+    for path in sorted(TESTS.rglob("test_*.py")):
+        if path.resolve() == Path(__file__).resolve() or "bench" in path.parts:
             continue
-        name = f"tests.{path.stem}"
+        name = ".".join(path.relative_to(TESTS.parent).with_suffix("").parts)
         module = sys.modules.get(name)
         if module is None:
             try:

@@ -49,7 +49,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from packsync.pipeline.scan import PACK_REF
+from packsync.core.refs import PACK_REF
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from packsync.config import Settings, mask_url
+from packsync.config import Settings
+from packsync.core.secrets import mask_url
 from packsync.db import backends
 from packsync.db.embedded import EmbeddedUnavailable, embedded_url
 

@@ -46,9 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from packsync.core.refs import PACK_REF
 from packsync.pipeline.load import stem_refs_on_disk
 from packsync.pipeline.model import HostCatalog
-from packsync.pipeline.scan import PACK_REF, WORKFLOW_DIRS
+from packsync.pipeline.scan import WORKFLOW_DIRS
 
 if TYPE_CHECKING:
     from _collections_abc import dict_items, dict_keys, dict_values

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from packsync.core.diagnostics import Diagnostic, error, has_errors, sort_key
+from packsync.core.refs import PACK_REF
+from packsync.core.text import printable
 from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
-from packsync.pipeline.model import PACK_REF, FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
 from packsync.pipeline.parse import parse_workflow
-from packsync.pipeline.scan import PACK_FILE, YAML_SUFFIXES, list_pack_refs, printable, scan_base
+from packsync.pipeline.scan import PACK_FILE, YAML_SUFFIXES, list_pack_refs, scan_base
 
 # pack ref → the rel paths to report, or None for the whole pack
 _Wanted = dict[str, set[str] | None]

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from packsync.core.diagnostics import Diagnostic, error, has_errors, warning
+from packsync.core.refs import PACK_REF
 from packsync.pipeline.model import (
     ActionMeta,
     HostCatalog,
@@ -25,7 +26,7 @@ from packsync.pipeline.model import (
     file_ref,
 )
 from packsync.pipeline.parse import parse_action_meta, parse_pack_meta, parse_workflow
-from packsync.pipeline.scan import PACK_REF, WORKFLOW_DIRS, YAML_SUFFIXES, is_hidden
+from packsync.pipeline.scan import WORKFLOW_DIRS, YAML_SUFFIXES, is_hidden
 
 
 @dataclass(slots=True)

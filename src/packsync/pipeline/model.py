@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from packsync.core.diagnostics import Diagnostic, has_errors
-
-# A pack ref is its folder name (SPEC §2).
-PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]+$"
-PACK_REF = re.compile(PACK_REF_PATTERN)
 
 
 class FileKind(StrEnum):

@@ -26,6 +26,7 @@ from packsync.pipeline.validate.structure import (
     TOP_KEYS,
     TaskInfo,
     canonical,
+    is_template,
 )
 from packsync.pipeline.yamlsafe import YMap, YNode, YScalar, YSeq, to_plain
 
@@ -372,7 +373,7 @@ def whole(node: YNode | None, what: str, rep: Reporter) -> int | None:
             f"{what} must be a whole number: Attune stores it as an integer",
             node,
         )
-    elif isinstance(value, str) and ("{{" in value or "{%" in value):
+    elif is_template(value):
         rep.error(
             UNSUPPORTED,
             f"{what} must be a literal integer: Attune does not evaluate templates there",

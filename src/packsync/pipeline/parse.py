@@ -13,8 +13,9 @@ import re
 from typing import Any
 
 from packsync.core.diagnostics import Diagnostic, has_errors
+from packsync.core.refs import PACK_REF, PACK_REF_CODE, pack_ref_message
+from packsync.core.text import printable
 from packsync.pipeline.model import (
-    PACK_REF,
     ActionMeta,
     HostCatalog,
     PackMeta,
@@ -101,12 +102,7 @@ def _pack_meta(file: SourceFile, rep: Reporter) -> PackMeta | None:
     elif not (isinstance(ref_node, YScalar) and isinstance(ref_node.value, str)):
         rep.error("wrong-type", f"pack.yaml {ref_key!r} must be a string", ref_node)
     elif not PACK_REF.match(ref_node.value):
-        rep.error(
-            "pack-ref-format",
-            f"pack ref {ref_node.value!r} must match ^[a-z][a-z0-9_-]*$ (lower case, "
-            "starting with a letter)",
-            ref_node,
-        )
+        rep.error(PACK_REF_CODE, pack_ref_message(printable(ref_node.value)), ref_node)
     elif ref_node.value != file.pack_ref:
         rep.error(
             "pack-ref-mismatch",
@@ -222,9 +218,7 @@ def validate_definition(
     result = ParsedWorkflow(ref=ref, pack_ref=pack_ref, file_path="", content_hash=digest)
     try:
         if not PACK_REF.match(pack_ref):
-            rep.error(
-                "pack-ref-format", f"pack ref {pack_ref!r} must match ^[a-z][a-z0-9_-]*$", None
-            )
+            rep.error(PACK_REF_CODE, pack_ref_message(printable(pack_ref)), None)
         root = from_plain(data)
         if not isinstance(root, YMap):
             rep.error("not-a-mapping", "a workflow must be a JSON object", root)

@@ -23,14 +23,9 @@ from collections.abc import Collection
 from pathlib import Path
 
 from packsync.core.diagnostics import Diagnostic, error
-from packsync.pipeline.model import (
-    PACK_REF,
-    FileKind,
-    ScannedPack,
-    ScanResult,
-    SourceFile,
-    content_hash,
-)
+from packsync.core.refs import PACK_REF, PACK_REF_CODE, pack_ref_message
+from packsync.core.text import printable
+from packsync.pipeline.model import FileKind, ScannedPack, ScanResult, SourceFile, content_hash
 
 YAML_SUFFIXES = (".yaml", ".yml")
 PACK_FILE = "pack.yaml"
@@ -46,14 +41,6 @@ def is_hidden(name: str) -> bool:
         or name.endswith(("~", ".swp", ".swx", ".tmp"))
         or name in ("__pycache__",)
     )
-
-
-def printable(text: str) -> str:
-    """A path or name as one line of text that can be printed, logged and
-    stored: bytes that are not UTF-8 (os.listdir's surrogate escapes) and
-    control characters become `\\xff`."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if 0x20 <= ord(c) != 0x7F else f"\\x{ord(c):02x}" for c in text)
 
 
 def _file_name_problem(name: str) -> str | None:
@@ -362,9 +349,8 @@ def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic
     if not PACK_REF.match(ref):
         return error(
             printable(str(path)),
-            "pack-ref-format",
-            f"pack folder name '{printable(ref)}' is not a valid pack ref: use lower case letters, "
-            "digits, '_' and '-', starting with a letter",
+            PACK_REF_CODE,
+            pack_ref_message(printable(ref), "pack folder name"),
         )
     try:
         real = os.path.realpath(os.path.join(real_base, ref))
@@ -555,11 +541,9 @@ class BaseDirUnavailable(Exception):
 
 
 __all__ = [
-    "PACK_REF",
     "BaseDirUnavailable",
     "is_hidden",
     "list_pack_refs",
-    "printable",
     "scan_base",
     "scan_pack",
 ]

@@ -28,11 +28,13 @@ import structlog
 
 from packsync.config import Settings
 from packsync.core.diagnostics import error
+from packsync.core.refs import PACK_REF, PACK_REF_CODE, pack_ref_message
 from packsync.core.results import (
     PackResult,
     SyncReport,
     check_trigger,
 )
+from packsync.core.text import printable
 from packsync.db import queries, reads
 from packsync.db.connection import is_connection_error
 from packsync.pipeline.catalog import CatalogCache
@@ -47,12 +49,7 @@ from packsync.pipeline.plan import (
     plan_removed,
     unchanged_pack,
 )
-from packsync.pipeline.scan import (
-    PACK_REF,
-    BaseDirUnavailable,
-    printable,
-    scan_pack,
-)
+from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
 from packsync.sync.fencing import TokenSource, check_fence
 from packsync.sync.guard import (
     BASE_MISSING,
@@ -110,14 +107,7 @@ class SyncService(WorkflowStore):
         if not PACK_REF.match(ref):
             # never a path: '../x' must not reach the filesystem or the tables
             result = PackResult(pack_ref=ref, outcome="pack-error")
-            result.diagnostics.append(
-                error(
-                    ref,
-                    "pack-ref-format",
-                    f"'{ref}' is not a valid pack ref: use lower case letters, digits, "
-                    "'_' and '-', starting with a letter",
-                )
-            )
+            result.diagnostics.append(error(ref, PACK_REF_CODE, pack_ref_message(printable(ref))))
             return result
         started = datetime.now(UTC)
         clock = time.monotonic()
@@ -158,10 +148,8 @@ class SyncService(WorkflowStore):
                 report.diagnostics.append(
                     error(
                         printable(str(base / name)),
-                        "pack-ref-format",
-                        f"pack folder name '{printable(name)}' is not a valid pack ref: "
-                        "use lower case "
-                        "letters, digits, '_' and '-', starting with a letter",
+                        PACK_REF_CODE,
+                        pack_ref_message(printable(name), "pack folder name"),
                     )
                 )
         self._catalog.forget()  # the sweep re-lists every pack it looks up

@@ -91,7 +91,7 @@ async def test_sync_unknown_and_malformed(client: httpx.AsyncClient) -> None:
     for bad in ("Ghost", "a.b", "%2e%2e", "-x"):
         response = await client.post(f"/api/v1/packs/{bad}/workflows/sync")
         assert response.status_code == 400, (bad, response.text)
-        assert error_of(response)["code"] == "invalid-pack-ref"
+        assert error_of(response)["code"] == "pack-ref-format"
 
 
 async def test_base_dir_gone_deletes_nothing(client: httpx.AsyncClient, packs: Path) -> None:

@@ -180,7 +180,7 @@ async def test_pack_workflows_unknown_and_malformed(client: httpx.AsyncClient) -
         response = await client.get(f"/api/v1/packs/{bad}/workflows")
         assert response.status_code in (400, 404), (bad, response.text)
         if response.status_code == 400:
-            assert error_of(response)["code"] in ("invalid-pack-ref", "invalid-parameter")
+            assert error_of(response)["code"] in ("pack-ref-format", "invalid-parameter")
 
 
 async def test_unknown_route_uses_error_shape(client: httpx.AsyncClient) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from packsync.pipeline.model import PACK_REF_PATTERN
+from packsync.core.refs import PACK_REF_PATTERN
 
 WORKFLOW_REF_PATTERN = r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 

@@ -15,6 +15,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Request
 
 from packsync.config import Settings
+from packsync.core.refs import PACK_REF, PACK_REF_CODE, PACK_REF_PATTERN, pack_ref_message
 from packsync.http.api import convert
 from packsync.http.api.auth import audit
 from packsync.http.api.deps import (
@@ -36,7 +37,7 @@ from packsync.http.api.models import (
 from packsync.http.api.textcheck import check_params
 from packsync.http.api.workflows import ListFilters, list_page
 from packsync.pipeline.load import build_catalog, load_pack
-from packsync.pipeline.model import PACK_REF, PACK_REF_PATTERN, ScanResult
+from packsync.pipeline.model import ScanResult
 from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
 
 router = APIRouter(tags=["packs"])
@@ -52,12 +53,7 @@ PackPath = Path(
 def _check_ref(ref: str) -> None:
     check_params(ref=ref)
     if not PACK_REF.match(ref):
-        raise ApiError(
-            400,
-            "invalid-pack-ref",
-            f"'{ref}' is not a pack ref: lower case letters, digits, '_' and '-', "
-            "starting with a letter",
-        )
+        raise ApiError(400, PACK_REF_CODE, pack_ref_message(ref))
 
 
 def _base_unavailable(exc: BaseDirUnavailable) -> ApiError:

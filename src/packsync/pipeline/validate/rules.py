@@ -8,7 +8,7 @@ import re
 
 from packsync.pipeline.model import HostCatalog
 from packsync.pipeline.validate.report import Reporter
-from packsync.pipeline.validate.structure import TaskInfo
+from packsync.pipeline.validate.structure import TaskInfo, is_template
 from packsync.pipeline.yamlsafe import YNode, YScalar, YSeq
 
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -23,10 +23,6 @@ def attune_action_ref(ref: str) -> bool:
 def attune_variable_name(name: str) -> bool:
     """validator.rs is_valid_variable_name: Unicode letters/digits, '_' and '-'."""
     return bool(name) and all(c.isalnum() or c in "_-" for c in name)
-
-
-def _is_template(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def check_tasks(infos: list[TaskInfo], catalog: HostCatalog, rep: Reporter) -> None:
@@ -49,7 +45,7 @@ def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
     if not isinstance(action, YScalar) or not isinstance(action.value, str):
         return
     ref = action.value.strip()
-    if _is_template(ref):
+    if is_template(ref):
         if not attune_action_ref(ref):
             rep.error(
                 "action-format",
@@ -105,7 +101,7 @@ def _check_items(info: TaskInfo, rep: Reporter) -> None:
     if isinstance(items, YSeq):
         if not items.items:
             rep.error("with-items", "with_items is an empty list: the task would never run", items)
-    elif not (isinstance(items, YScalar) and _is_template(items.value)):
+    elif not (isinstance(items, YScalar) and is_template(items.value)):
         rep.error(
             "with-items",
             "with_items must be a list or a '{{ }}' template that yields a list",

@@ -62,9 +62,14 @@ def mapping(n: YNode) -> str | None:
     return None if isinstance(n, YMap) else "a mapping"
 
 
+def is_template(value: object) -> bool:
+    """Text meant to be evaluated: a '{{ }}' expression, or a '{% %}' block
+    (which Attune does not have; templates.py reports it)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
 def mapping_or_template(n: YNode) -> str | None:
-    v = _v(n)
-    if isinstance(n, YMap) or (isinstance(v, str) and "{{" in v):
+    if isinstance(n, YMap) or is_template(_v(n)):
         return None
     return "a mapping or a '{{ }}' template that yields one"
 
