@@ -349,9 +349,6 @@ class RootTracker:
         self.base_dir = base_dir
         self.current, self._identity = self._probe()
 
-    def resolve(self) -> str | None:
-        return self._probe()[0]
-
     def _probe(self) -> tuple[str | None, tuple[int, int] | None]:
         """The resolved folder and its (device, inode): `rm -rf packs && mv new
         packs` keeps the path but the watch on the old folder is dead."""

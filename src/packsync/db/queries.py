@@ -311,7 +311,6 @@ DELETE FROM sync_run WHERE sync_group = $12 AND id <= (
     SELECT id FROM sync_run WHERE sync_group = $12
     ORDER BY id DESC OFFSET $14::bigint - 1 LIMIT 1)
 """
-RECENT_SYNC_RUNS = "SELECT * FROM sync_run ORDER BY id DESC LIMIT $1"
 GROUP_STATS = """
 SELECT
   (SELECT count(*) FROM managed_pack WHERE sync_group = $1) AS packs,

@@ -4,7 +4,6 @@ daemon's gauges and /status. Plain functions over a pool: no sync logic."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import asyncpg
 
@@ -83,8 +82,3 @@ async def group_stats(pool: asyncpg.Pool, sync_group: str) -> dict[str, int]:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(queries.GROUP_STATS, sync_group)
     return {k: int(v) for k, v in dict(row).items()}
-
-
-async def recent_runs(pool: asyncpg.Pool, limit: int = 50) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn:
-        return [dict(r) for r in await conn.fetch(queries.RECENT_SYNC_RUNS, limit)]

@@ -31,8 +31,6 @@ def as_dict(row: Any) -> dict[str, Any]:
     """A dataclass, record or mapping as a flat dict (values untouched)."""
     if dataclasses.is_dataclass(row) and not isinstance(row, type):
         return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
-    if isinstance(row, Mapping):
-        return dict(row)
     return dict(row)
 
 
