@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +33,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from packsync.core.identifiers import is_identifier
 from packsync.core.secrets import mask_url
 
 ENV_PREFIX = "ATTUNE__"
@@ -41,7 +41,6 @@ CONFIG_FILE_ENV = "ATTUNE__CONFIG_FILE"
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
 # Settings that may be given as systemd credentials (files in $CREDENTIALS_DIRECTORY).
 CREDENTIAL_SETTINGS = ("database_url", "api_token")
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class ConfigError(Exception):
@@ -114,7 +113,7 @@ class Settings(BaseSettings):
     @field_validator("db_schema", "state_schema")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
+        if not is_identifier(value):
             raise ValueError("must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
         return value
 

@@ -19,6 +19,7 @@ from importlib.resources import files
 import asyncpg
 import structlog
 
+from packsync.core.identifiers import check_identifier
 from packsync.db import queries
 
 _log = structlog.get_logger()
@@ -46,8 +47,8 @@ async def migrate(
 ) -> list[str]:
     """Apply pending state migrations and create Attune's tables if absent;
     return what this call applied (empty when already up to date)."""
-    queries.check_identifier(db_schema)
-    queries.check_identifier(state_schema)
+    check_identifier(db_schema)
+    check_identifier(state_schema)
     if isinstance(conn_or_pool, asyncpg.Pool):
         async with conn_or_pool.acquire() as conn:
             return await _migrate(conn, db_schema, state_schema)

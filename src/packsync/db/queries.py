@@ -10,20 +10,10 @@ kind of write per pack, never one round trip per row.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from packsync.core.identifiers import check_identifier
 from packsync.core.results import WorkflowFilter
-
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-def check_identifier(name: str) -> str:
-    """Guard for the only names ever formatted into SQL (schema names)."""
-    if not _IDENT.match(name):
-        raise ValueError(f"invalid SQL identifier {name!r}")
-    return name
-
 
 # ---------------------------------------------------------------- migrations
 MIGRATE_LOCK = "SELECT pg_advisory_lock(hashtextextended('packsync:migrate:' || $1::text, 0))"
