@@ -16,7 +16,7 @@ from typing import Any
 
 from packsync.core.diagnostics import Diagnostic, error, has_errors
 from packsync.core.results import PackResult, WorkflowResult
-from packsync.core.storable import plain_json, unstorable_text
+from packsync.core.storable import plain_json, unstorable
 from packsync.pipeline.links import ActionLink
 from packsync.pipeline.load import LoadedPack
 from packsync.pipeline.model import ParsedWorkflow, ScannedPack, file_ref
@@ -191,7 +191,8 @@ _WIDTHS = (("ref", 255), ("label", 255), ("version", 50))
 def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
     fields = [wf.label, wf.description, wf.version, wf.tags, wf.definition]
     fields += [wf.param_schema, wf.out_schema]
-    problem = unstorable_text(fields)
+    found = unstorable(fields)
+    problem = found[1] if found else None
     if problem is None:
         for name, width in _WIDTHS:
             value = getattr(wf, name)
@@ -543,9 +544,10 @@ def _meta_problem(loaded: LoadedPack, pack_file_display: str) -> Diagnostic | No
     if loaded.meta is None:
         return None
     m = loaded.meta
-    problem = unstorable_text([m.label, m.description, m.version, m.tags, m.dependencies, m.meta])
-    if problem is None:
+    found = unstorable([m.label, m.description, m.version, m.tags, m.dependencies, m.meta])
+    if found is None:
         return None
+    problem = found[1]
     return error(
         pack_file_display,
         "unstorable-text",

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-MAX_DEPTH = 100
+from packsync.core.storable import MAX_DEPTH
+
 MAX_NODES = 1_000_000  # expanded size units: 1 per node + 1 per 16 characters of text
 TEXT_UNIT = 16
 
