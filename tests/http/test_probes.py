@@ -225,7 +225,8 @@ def test_failing_files_are_grouped_by_file_and_bounded() -> None:
         )
         for i in range(30)
     ]
-    result = PackResult("demo", outcome="errors", failed=30, workflows=bad)
+    result = PackResult("demo", outcome="errors", workflows=bad)
+    assert result.failed == 30
     files = failing_files(result)
     assert len(files) == 20
     assert files["/p/demo/workflows/w0.yaml"][0] == "/p/demo/workflows/w0.yaml:1:1: error[c]: m0"

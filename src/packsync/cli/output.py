@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 
 def to_jsonable(value: Any) -> Any:
+    if hasattr(value, "to_dict"):  # the type's own JSON form (with derived counts)
+        return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

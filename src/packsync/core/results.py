@@ -62,15 +62,33 @@ class WorkflowResult:
 class PackResult:
     pack_ref: str
     outcome: Outcome = "ok"
-    loaded: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    failed: int = 0
+    loaded: int = 0  # workflow files present (the others count what happened to each)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     workflows: list[WorkflowResult] = field(default_factory=list)
     message: str | None = None
+
+    def _count(self, change: Change) -> int:
+        return sum(1 for w in self.workflows if w.change == change)
+
+    @property
+    def created(self) -> int:
+        return self._count("created")
+
+    @property
+    def updated(self) -> int:
+        return self._count("updated")
+
+    @property
+    def unchanged(self) -> int:
+        return self._count("unchanged")
+
+    @property
+    def deleted(self) -> int:
+        return self._count("deleted")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
 
     @property
     def changed(self) -> bool:

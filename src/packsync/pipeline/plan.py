@@ -262,7 +262,7 @@ def unchanged_pack(
     result.workflows = [
         WorkflowResult(r.ref, p, "unchanged", r.id) for p, r in sorted(file_rows.items())
     ]
-    result.loaded = result.unchanged = len(file_rows)
+    result.loaded = len(file_rows)
     return result
 
 
@@ -284,7 +284,6 @@ def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str 
     plan.clear_all_errors = bool(registered.errors)
     for path, row in sorted(file_rows.items()):
         result.workflows.append(WorkflowResult(row.ref, path, "deleted", row.id))
-    result.deleted = len(file_rows)
     if not registered.registered:
         result.message = NOT_FOUND
     return plan
@@ -578,8 +577,6 @@ def _finish(
 ) -> None:
     result = plan.result
     result.workflows = [results[p] for p in sorted(results)]
-    for name in ("created", "updated", "unchanged", "deleted", "failed"):
-        setattr(result, name, sum(1 for w in result.workflows if w.change == name))
     plan.set_errors = [error_rows[p] for p in sorted(error_rows)]
     plan.clear_errors = sorted(p for p in registered.errors if p not in error_rows)
 

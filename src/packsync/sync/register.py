@@ -209,8 +209,6 @@ async def _write_workflows(conn: asyncpg.Connection, plan: Plan, pack_id: int, r
                         "through the API or by Attune itself",
                     )
                 )
-    for name in ("created", "updated", "failed"):
-        setattr(result, name, sum(1 for w in result.workflows if w.change == name))
     if result.failed and result.outcome == "ok":
         result.outcome = "errors"
 
