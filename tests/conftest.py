@@ -219,7 +219,7 @@ def stored_form_pending() -> bool:
     still fails `attune-check stored` (the definition form is fixed on another
     branch): check_db then tolerates `stored` problems, with a warning, and
     enforces every registrar invariant. Once the form is right, it enforces all."""
-    from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+    from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
     from packsync.pipeline.parse import parse_workflow
     from tests.support.packfactory import workflow_yaml
 
@@ -228,7 +228,7 @@ def stored_form_pending() -> bool:
     source = SourceFile(
         "probe", "workflows/p.yaml", "p", FileKind.WORKFLOW, data, content_hash(data)
     )
-    definition = parse_workflow(source, HostCatalog()).definition
+    definition = parse_workflow(source, StaticCatalog()).definition
     done = subprocess.run(
         [str(ATTUNE_KIT / "bin" / "attune-check"), "stored", "-"],
         input=json.dumps(definition) + "\n",

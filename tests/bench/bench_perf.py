@@ -49,7 +49,7 @@ from packsync.config import Settings  # noqa: E402
 from packsync.db.connection import create_pool  # noqa: E402
 from packsync.db.migrate import migrate  # noqa: E402
 from packsync.logs import configure_logging  # noqa: E402
-from packsync.pipeline.load import build_catalog  # noqa: E402
+from packsync.pipeline.catalog import build_catalog  # noqa: E402
 from packsync.pipeline.model import ScanResult  # noqa: E402
 from packsync.serve import Daemon  # noqa: E402
 from packsync.sync.service import SyncService  # noqa: E402

@@ -30,7 +30,8 @@ from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml
 from packsync.config import Settings
 from packsync.db.connection import create_pool
 from packsync.db.migrate import migrate
-from packsync.pipeline.load import build_catalog, load_pack
+from packsync.pipeline.catalog import build_catalog
+from packsync.pipeline.load import load_pack
 from packsync.pipeline.scan import scan_base
 from packsync.sync.service import SyncService
 

@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import yaml
 
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import parse_workflow
 
-CATALOG = HostCatalog({"core": {"core.echo", "core.local", "core.http"}})
+CATALOG = StaticCatalog({"core": {"core.echo", "core.local", "core.http"}})
 
 
 def big_workflow(tasks: int) -> bytes:

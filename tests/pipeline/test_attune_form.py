@@ -25,7 +25,13 @@ import yaml
 
 from packsync.core.diagnostics import has_errors
 from packsync.pipeline.load import load_pack
-from packsync.pipeline.model import FileKind, HostCatalog, ParsedWorkflow, SourceFile, content_hash
+from packsync.pipeline.model import (
+    FileKind,
+    ParsedWorkflow,
+    SourceFile,
+    StaticCatalog,
+    content_hash,
+)
 from packsync.pipeline.parse import parse_workflow
 from packsync.pipeline.scan import scan_pack
 from tests.support.paths import REPO, TESTS
@@ -44,7 +50,7 @@ CHECK = _kit()
 pytestmark = pytest.mark.skipif(
     CHECK is None, reason="the Attune conformance kit (../shared/attune) is absent"
 )
-CATALOG = HostCatalog()  # actions in neither place only warn
+CATALOG = StaticCatalog()  # actions in neither place only warn
 
 
 def check(*args: str, stdin: str | None = None) -> list[tuple[str, str, str]]:

@@ -16,9 +16,8 @@ from pathlib import Path
 import asyncpg
 
 from packsync.config import Settings
-from packsync.pipeline.catalog import CatalogCache, _settled
-from packsync.pipeline.load import build_catalog
-from packsync.pipeline.model import ScanResult
+from packsync.pipeline.catalog import CatalogCache, _settled, build_catalog
+from packsync.pipeline.scan import scan_base
 from packsync.sync.service import SyncService
 from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml, write
 
@@ -41,15 +40,15 @@ def test_real_clock_sees_an_action_added_right_after_a_lookup(tmp_path: Path) ->
 def test_trusted_stamps_skip_the_listing_and_still_see_every_change(tmp_path: Path) -> None:
     root = make_pack(tmp_path, "pb", {"flow.yaml": workflow_yaml()}, actions={"a.yaml": "x: 1\n"})
     cache = CatalogCache(tmp_path, clock_ns=settled_clock)
-    assert cache.view().actions_by_pack["pb"] == {"pb.a", "pb.flow"}
+    assert cache.view().actions_of("pb") == {"pb.a", "pb.flow"}
     assert cache.view().has_action("pb.a") and cache.listings == 1  # second lookup: stamp only
 
     write(root / "actions" / "added.yaml", "x: 1\n")
     assert cache.view().has_action("pb.added") and cache.listings == 2
 
     (root / "actions" / "a.yaml").rename(root / "actions" / "renamed.yml")
-    packs = cache.view().actions_by_pack
-    assert "pb.renamed" in packs["pb"] and "pb.a" not in packs["pb"]
+    offered = cache.view().actions_of("pb") or ()
+    assert "pb.renamed" in offered and "pb.a" not in offered
 
     (root / "workflows" / "flow.yaml").unlink()
     assert not cache.view().has_action("pb.flow")
@@ -120,21 +119,21 @@ def test_a_lookup_touches_only_the_packs_asked_for(tmp_path: Path) -> None:
     assert cache.listings == 2  # core and p07; never the other 29 packs
 
 
-def test_iterating_a_view_gives_the_full_catalog(tmp_path: Path) -> None:
+def test_a_view_answers_as_the_disk_does_and_a_callers_answer_adds_to_it(tmp_path: Path) -> None:
     make_core_pack(tmp_path)
     make_pack(tmp_path, "demo", {"deploy.yaml": workflow_yaml()})
     make_pack(tmp_path, "other", {}, actions={"file_stem.yaml": "name: real_name\n"})
     (tmp_path / "Not_A_Ref").mkdir()
-    full = build_catalog(ScanResult(base_dir=tmp_path, base_ok=True)).actions_by_pack
-    cache = CatalogCache(tmp_path)
-    assert dict(cache.view().actions_by_pack) == full
-    view = cache.view().actions_by_pack
-    assert "core" in view  # a lookup first, then the full listing
-    assert len(view) == 3 and sorted(view) == ["core", "demo", "other"]
-    assert dict(view.items()) == full and view.copy() == full
-    view["demo"] = {"demo.mine"}  # the caller's answer wins over the disk's
-    assert view.get("demo") == {"demo.mine"}
-    assert view.get("nowhere") is None and view.get("nowhere", set()) == set()
+    view = CatalogCache(tmp_path).view({"remote": frozenset({"remote.run"})})
+    assert view.actions_of("demo") == {"demo.deploy"}
+    assert view.actions_of("other") == {"other.file_stem"}  # stems: nothing is read
+    assert view.actions_of("Not_A_Ref") is None and view.actions_of("nowhere") is None
+    assert view.has_action("remote.run")  # registered in Attune, not on this host
+    view.add("demo", {"demo.mine"})
+    assert view.actions_of("demo") == {"demo.deploy", "demo.mine"}
+    # build_catalog: the scanned packs offer their parsed names
+    scan = scan_base(tmp_path, max_file_size=1 << 20, only={"other"})
+    assert build_catalog(scan).actions_of("other") == {"other.real_name", "other.file_stem"}
 
 
 def test_names_that_are_not_pack_refs_never_reach_the_disk(tmp_path: Path) -> None:
@@ -183,7 +182,7 @@ def test_concurrent_lookups_while_files_are_added(tmp_path: Path) -> None:
     for t in threads:
         t.join(timeout=10)
     assert not errors
-    assert cache.view().actions_by_pack["pb"] == {f"pb.a{i}" for i in range(40)}
+    assert cache.view().actions_of("pb") == {f"pb.a{i}" for i in range(40)}
 
 
 # ---------------------------------------------------------------- through the service

@@ -12,10 +12,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import parse_pack_meta, parse_workflow, validate_definition
 
-CATALOG = HostCatalog({"core": {"core.echo", "core.local"}})
+CATALOG = StaticCatalog({"core": {"core.echo", "core.local"}})
 EXAMPLES = int(os.environ.get("PACKSYNC_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
     max_examples=EXAMPLES,

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from packsync.core.diagnostics import Diagnostic
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import parse_pack_meta, parse_workflow
 
-CATALOG = HostCatalog({"core": {"core.echo"}})
+CATALOG = StaticCatalog({"core": {"core.echo"}})
 # A hang guard, not a speed goal (those live in tests/bench/): a hostile file that
 # takes this long under tracemalloc on a loaded 2-core machine is a hang.
 HANG_LIMIT_S = 120.0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from packsync.pipeline.catalog import build_catalog
 from packsync.pipeline.check import check_targets, resolve_targets
-from packsync.pipeline.load import build_catalog, load_pack, pack_checksum
+from packsync.pipeline.load import load_pack, pack_checksum
 from packsync.pipeline.scan import scan_base
 from tests.support.packfactory import make_core_pack, make_pack, workflow_yaml, write
 

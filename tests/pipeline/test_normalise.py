@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import (
     parse_action_meta,
     parse_pack_meta,
@@ -17,7 +17,7 @@ from packsync.pipeline.parse import (
     validate_definition,
 )
 
-CATALOG = HostCatalog({"core": {"core.echo", "core.local"}})
+CATALOG = StaticCatalog({"core": {"core.echo", "core.local"}})
 
 
 def source(
@@ -417,7 +417,7 @@ def test_legacy_and_modern_pairs(legacy: str, modern: str) -> None:
 
 def test_normalised_definition_revalidates_cleanly() -> None:
     """The stored form is itself valid input (the REST API re-validates it on update)."""
-    from packsync.pipeline.model import HostCatalog, SourceFile, content_hash
+    from packsync.pipeline.model import SourceFile, StaticCatalog, content_hash
     from packsync.pipeline.parse import parse_workflow, validate_definition
 
     text = (
@@ -426,7 +426,7 @@ def test_normalised_definition_revalidates_cleanly() -> None:
         b"  c:\n    action: core.noop\n"
     )
     source = SourceFile("demo", "workflows/x.yaml", "x.yaml", "workflow", text, content_hash(text))
-    catalog = HostCatalog({"core": {"core.noop"}})
+    catalog = StaticCatalog({"core": {"core.noop"}})
     parsed = parse_workflow(source, catalog)
     assert parsed.ok and parsed.definition is not None
     again = validate_definition(

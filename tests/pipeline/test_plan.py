@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from packsync.pipeline.load import LoadedPack, build_catalog, load_pack, pack_checksum
+from packsync.pipeline.catalog import build_catalog
+from packsync.pipeline.load import LoadedPack, load_pack, pack_checksum
 from packsync.pipeline.model import ScannedPack, ScanResult
 from packsync.pipeline.plan import (
     PlanOptions,

@@ -41,18 +41,14 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
 
 from packsync.core.refs import PACK_REF
-from packsync.pipeline.load import stem_refs_on_disk
-from packsync.pipeline.model import HostCatalog
+from packsync.pipeline.load import pack_actions, stem_refs_on_disk
+from packsync.pipeline.model import HostCatalog, ScanResult
 from packsync.pipeline.scan import WORKFLOW_DIRS
-
-if TYPE_CHECKING:
-    from _collections_abc import dict_items, dict_keys, dict_values
 
 # Sub-folders whose entries make a pack's catalog entry.
 _LISTED = ("actions", *WORKFLOW_DIRS)
@@ -104,23 +100,16 @@ class CatalogCache:
         self._lock = threading.Lock()
         self.listings = 0  # pack folders listed so far (tests, benchmarks)
 
-    def view(self, registered: Mapping[str, frozenset[str]] | None = None) -> HostCatalog:
+    def view(self, registered: Mapping[str, frozenset[str]] | None = None) -> CatalogView:
         """A catalog that looks packs up when validation first asks for them.
         `registered`: pack ref → the action refs Attune's `action` table holds,
         the answer for packs that have no folder on this host."""
-        return HostCatalog(actions_by_pack=LazyPacks(self, registered))
+        return CatalogView(self, registered)
 
     def forget(self) -> None:
         """Drop every stamp (full sweeps): the backstop of the rule."""
         with self._lock:
             self._entries.clear()
-
-    def pack_names(self) -> list[str]:
-        """Every name under the base directory that may be a pack (sorted)."""
-        try:
-            return sorted(n for n in os.listdir(self.base_dir) if PACK_REF.match(n))
-        except OSError:
-            return []
 
     def actions_of(self, name: str) -> frozenset[str] | None:
         """The actions pack `name` offers (file stems); None: no such pack folder."""
@@ -147,92 +136,41 @@ class CatalogCache:
         return refs
 
 
-class LazyPacks(dict[str, set[str]]):
-    """`HostCatalog.actions_by_pack` filled on first lookup of each pack.
-
-    Lookups (`in`, `[]`, `get`, `setdefault`) ask the cache for that pack only;
-    iteration, `len`, `keys`/`values`/`items` first load every pack, so every
-    read gives the answer a fully built dict would. Each pack is looked up at
-    most once per view: one load validates against one consistent answer.
-    """
+class CatalogView(HostCatalog):
+    """The host's catalog for one load: each pack looked up once, on first use,
+    so one load validates against one consistent answer. A pack with no folder
+    here answers with the action refs Attune's `action` table holds for it
+    (`registered`); `add` puts a caller's answer on top of the disk's (the pack
+    being loaded offers its parsed action names, not only its file stems)."""
 
     def __init__(
         self, cache: CatalogCache, registered: Mapping[str, frozenset[str]] | None = None
     ) -> None:
-        super().__init__()
         self._cache = cache
         self._registered = registered or {}
-        self._asked: set[str] = set()
-        self._complete = False
+        self._answers: dict[str, frozenset[str] | None] = {}
 
-    def _want(self, key: object) -> None:
-        if not isinstance(key, str) or key in self._asked or self._complete:
-            return
-        self._asked.add(key)
-        refs = self._cache.actions_of(key)
-        if refs is None:
-            refs = self._registered.get(key)
-        if refs is not None:
-            super().__setitem__(key, set(refs))
+    def actions_of(self, pack_ref: str) -> frozenset[str] | None:
+        if pack_ref not in self._answers:
+            found = self._cache.actions_of(pack_ref)
+            self._answers[pack_ref] = found if found is not None else self._registered.get(pack_ref)
+        return self._answers[pack_ref]
 
-    def _want_all(self) -> None:
-        if not self._complete:
-            for name in (*self._cache.pack_names(), *self._registered):
-                self._want(name)
-            self._complete = True
+    def add(self, pack_ref: str, actions: Iterable[str]) -> None:
+        self._answers[pack_ref] = (self.actions_of(pack_ref) or frozenset()) | frozenset(actions)
 
-    def __contains__(self, key: object) -> bool:
-        self._want(key)
-        return super().__contains__(key)
-
-    def __getitem__(self, key: str) -> set[str]:
-        self._want(key)
-        return super().__getitem__(key)
-
-    @overload
-    def get(self, key: str, default: None = None, /) -> set[str] | None: ...
-    @overload
-    def get(self, key: str, default: set[str], /) -> set[str]: ...
-    @overload
-    def get(self, key: str, default: Any, /) -> Any: ...
-    def get(self, key: str, default: Any = None, /) -> Any:
-        self._want(key)
-        return super().get(key, default)
-
-    def setdefault(self, key: str, default: set[str], /) -> set[str]:
-        self._want(key)
-        return super().setdefault(key, default)
-
-    def __setitem__(self, key: str, value: set[str]) -> None:
-        self._asked.add(key)  # the caller's answer wins over the disk's
-        super().__setitem__(key, value)
-
-    def __iter__(self) -> Iterator[str]:
-        self._want_all()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._want_all()
-        return super().__len__()
-
-    def keys(self) -> dict_keys[str, set[str]]:
-        self._want_all()
-        return super().keys()
-
-    def values(self) -> dict_values[str, set[str]]:
-        self._want_all()
-        return super().values()
-
-    def items(self) -> dict_items[str, set[str]]:
-        self._want_all()
-        return super().items()
-
-    def copy(self) -> dict[str, set[str]]:
-        self._want_all()
-        return dict(super().items())
-
-    def __repr__(self) -> str:
-        return f"LazyPacks(looked up: {sorted(super().keys())})"
+    def looked_up(self) -> dict[str, frozenset[str] | None]:
+        """The answers given so far (tests, benchmarks)."""
+        return dict(self._answers)
 
 
-__all__ = ["CatalogCache", "LazyPacks"]
+def build_catalog(scan: ScanResult) -> CatalogView:
+    """The catalog for loading the packs of `scan`: those packs offer their
+    parsed action names, every other pack folder its file stems."""
+    view = CatalogCache(scan.base_dir).view()
+    for ref, scanned in scan.packs.items():
+        view.add(ref, pack_actions(scanned))
+    return view
+
+
+__all__ = ["CatalogCache", "CatalogView", "build_catalog"]

@@ -11,7 +11,8 @@ from pathlib import Path
 from packsync.core.diagnostics import Diagnostic, error, has_errors, sort_key
 from packsync.core.refs import PACK_REF
 from packsync.core.text import printable
-from packsync.pipeline.load import LoadedPack, build_catalog, load_pack
+from packsync.pipeline.catalog import build_catalog
+from packsync.pipeline.load import LoadedPack, load_pack
 from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
 from packsync.pipeline.parse import parse_workflow
 from packsync.pipeline.scan import PACK_FILE, YAML_SUFFIXES, list_pack_refs, scan_base

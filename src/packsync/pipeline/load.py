@@ -14,14 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from packsync.core.diagnostics import Diagnostic, error, has_errors, warning
-from packsync.core.refs import PACK_REF
 from packsync.pipeline.model import (
     ActionMeta,
     HostCatalog,
     PackMeta,
     ParsedWorkflow,
     ScannedPack,
-    ScanResult,
     SourceFile,
     file_ref,
 )
@@ -82,25 +80,6 @@ def stem_refs_on_disk(base_dir: os.PathLike[str] | str, ref: str) -> set[str]:
             if name.endswith(YAML_SUFFIXES) and not is_hidden(name):
                 refs.add(file_ref(ref, name))
     return refs
-
-
-def build_catalog(scan: ScanResult) -> HostCatalog:
-    """Every pack on this host with the actions it defines.
-
-    Packs in `scan` contribute their parsed action names and workflow refs;
-    other pack folders under the base directory contribute their file stems.
-    """
-    catalog = HostCatalog()
-    try:
-        names = os.listdir(scan.base_dir)
-    except OSError:
-        names = []
-    for name in names:
-        if PACK_REF.match(name) and os.path.isdir(os.path.join(scan.base_dir, name)):
-            catalog.actions_by_pack[name] = stem_refs_on_disk(scan.base_dir, name)
-    for ref, scanned in scan.packs.items():
-        catalog.actions_by_pack.setdefault(ref, set()).update(pack_actions(scanned))
-    return catalog
 
 
 def pack_actions(scanned: ScannedPack) -> set[str]:

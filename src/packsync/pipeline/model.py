@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from packsync.core.diagnostics import Diagnostic, has_errors
 
@@ -209,16 +210,26 @@ class ParsedWorkflow:
         )
 
 
-@dataclass(slots=True)
-class HostCatalog:
-    """What this host knows about actions, for the action-existence check:
-    pack ref → action refs defined there (actions/*.yaml and workflow refs)."""
+class HostCatalog(Protocol):
+    """What validation asks about this host's actions (the action-existence
+    check): which actions a pack offers, None when there is no such pack.
+    Implementations subclass it for `has_pack` and `has_action`."""
 
-    actions_by_pack: dict[str, set[str]] = field(default_factory=dict)
+    def actions_of(self, pack_ref: str) -> Collection[str] | None: ...
 
     def has_pack(self, pack_ref: str) -> bool:
-        return pack_ref in self.actions_by_pack
+        return self.actions_of(pack_ref) is not None
 
     def has_action(self, action_ref: str) -> bool:
-        pack = action_ref.split(".", 1)[0]
-        return action_ref in self.actions_by_pack.get(pack, set())
+        offered = self.actions_of(action_ref.split(".", 1)[0])
+        return offered is not None and action_ref in offered
+
+
+@dataclass(slots=True)
+class StaticCatalog(HostCatalog):
+    """A catalog given outright: pack ref → action refs (tests, one-off checks)."""
+
+    packs: dict[str, set[str]] = field(default_factory=dict)
+
+    def actions_of(self, pack_ref: str) -> Collection[str] | None:
+        return self.packs.get(pack_ref)

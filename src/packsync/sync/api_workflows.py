@@ -19,7 +19,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,8 +28,8 @@ from packsync.config import Settings
 from packsync.core.diagnostics import Diagnostic, Severity, error, has_errors
 from packsync.db import api_queries as sql
 from packsync.db import queries, reads
-from packsync.pipeline.load import build_catalog
-from packsync.pipeline.model import HostCatalog, ParsedWorkflow, ScanResult
+from packsync.pipeline.catalog import CatalogCache
+from packsync.pipeline.model import HostCatalog, ParsedWorkflow
 from packsync.pipeline.parse import validate_definition
 from packsync.sync.register import companion_entrypoint
 
@@ -173,11 +172,6 @@ def definition_hash(definition: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def host_catalog(base_dir: Path) -> HostCatalog:
-    """Packs and actions on this host, from folder and file names (no reads)."""
-    return build_catalog(ScanResult(base_dir=base_dir, base_ok=True))
-
-
 def validate_document(
     doc: dict[str, Any], *, pack_ref: str, ref: str, catalog: HostCatalog
 ) -> ParsedWorkflow:
@@ -205,11 +199,11 @@ class ApiWorkflowService:
         registered = await reads.registered_actions(self.pool)
 
         def work() -> ParsedWorkflow:
-            catalog = host_catalog(self.settings.packs_base_dir)
-            for pack, refs in registered.items():  # packs registered in Attune, not on this host
-                catalog.actions_by_pack.setdefault(pack, set(refs))
+            # Packs looked up as the definition names them; packs registered in
+            # Attune but not on this host answer from its action table.
+            catalog = CatalogCache(self.settings.packs_base_dir).view(registered)
             # The workflow itself is an action of its pack (type: workflow tasks may call it).
-            catalog.actions_by_pack.setdefault(pack_ref, set()).add(ref)
+            catalog.add(pack_ref, {ref})
             return validate_document(doc, pack_ref=pack_ref, ref=ref, catalog=catalog)
 
         try:

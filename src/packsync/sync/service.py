@@ -288,8 +288,7 @@ class SyncService(WorkflowStore):
         if unchanged is not None:
             return unchanged
         catalog = self._catalog.view(self._registered_actions)
-        packs = catalog.actions_by_pack
-        packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
+        catalog.add(ref, pack_actions(scanned))
         links = action_links(scanned)
         return load_pack(scanned, catalog, known=registered.known(links)), links
 

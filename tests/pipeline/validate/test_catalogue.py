@@ -8,7 +8,7 @@ import pytest
 
 from packsync.core.diagnostics import Severity
 from packsync.pipeline import parse as parse_mod
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import (
     parse_action_meta,
     parse_pack_meta,
@@ -16,7 +16,7 @@ from packsync.pipeline.parse import (
     validate_definition,
 )
 
-CATALOG = HostCatalog(
+CATALOG = StaticCatalog(
     {"core": {"core.echo", "core.local"}, "demo": {"demo.deploy", "demo.other", "demo.flow"}}
 )
 E, W = Severity.ERROR, Severity.WARNING

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import parse_action_meta, parse_pack_meta, parse_workflow
 from tests.support.paths import EXAMPLES
 
@@ -32,8 +32,8 @@ def _pack_files(pack_dir: Path) -> list[SourceFile]:
     ]
 
 
-def _catalog() -> HostCatalog:
-    catalog = HostCatalog()
+def _catalog() -> StaticCatalog:
+    catalog = StaticCatalog()
     for pack_dir in sorted(p for p in EXAMPLES.iterdir() if p.is_dir()):
         refs: set[str] = set()
         for f in _pack_files(pack_dir):
@@ -43,7 +43,7 @@ def _catalog() -> HostCatalog:
                 refs.add(meta.ref)
             elif f.kind is FileKind.WORKFLOW:
                 refs.add(f.stem_ref)
-        catalog.actions_by_pack[pack_dir.name] = refs
+        catalog.packs[pack_dir.name] = refs
     return catalog
 
 
@@ -58,7 +58,7 @@ WORKFLOWS = [
 
 
 def test_examples_include_legacy_and_modern_packs() -> None:
-    assert {"legacy_st2", "release_train"} <= set(CATALOG.actions_by_pack)
+    assert {"legacy_st2", "release_train"} <= set(CATALOG.packs)
     assert len(WORKFLOWS) >= 3
 
 

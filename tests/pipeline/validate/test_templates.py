@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from packsync.core.diagnostics import Severity
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, SourceFile, StaticCatalog, content_hash
 from packsync.pipeline.parse import parse_workflow
 
-CATALOG = HostCatalog({"core": {"core.echo", "core.noop"}})
+CATALOG = StaticCatalog({"core": {"core.echo", "core.noop"}})
 E, W = Severity.ERROR, Severity.WARNING
 HEAD = "version: '1.0'\ntasks:\n  - name: a\n    action: core.echo\n"
 

@@ -36,7 +36,8 @@ from packsync.http.api.models import (
 )
 from packsync.http.api.textcheck import check_params
 from packsync.http.api.workflows import ListFilters, list_page
-from packsync.pipeline.load import build_catalog, load_pack
+from packsync.pipeline.catalog import build_catalog
+from packsync.pipeline.load import load_pack
 from packsync.pipeline.model import ScanResult
 from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
 

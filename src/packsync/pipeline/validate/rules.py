@@ -71,9 +71,7 @@ def _check_action(info: TaskInfo, catalog: HostCatalog, rep: Reporter) -> None:
         )
     elif not catalog.has_action(ref):
         # compare the action names only: the shared pack prefix would make every ref "close"
-        names = {
-            r.split(".", 1)[1]: r for r in catalog.actions_by_pack.get(pack, set()) if "." in r
-        }
+        names = {r.split(".", 1)[1]: r for r in catalog.actions_of(pack) or () if "." in r}
         close = rep.nearest(ref.split(".", 1)[1], names)
         hint = f" (did you mean {names[close]!r}?)" if close else ""
         rep.error("unknown-action", f"pack {pack!r} defines no action {ref!r}{hint}", action)
