@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from packsync.service import SyncService
 from packsync.versions import DeletedVersion, NoHistory, NoSuchVersion, VersionService, render
 from tests.packfactory import make_core_pack, make_pack, write
 from tests.test_cli import packsync
+from tests.test_history_git import git
 
 WORKFLOW = """\
 version: "1.0"
@@ -233,14 +233,19 @@ async def test_diff_defaults_and_renders_stable_text(
 
 
 # ---------------------------------------------------------------- restore
-@pytest.mark.both_schemas
-async def test_restore_of_an_api_workflow_writes_a_new_version(
-    settings: Settings, pool: asyncpg.Pool, service: SyncService, packs: Path
-) -> None:
+@pytest.fixture
+async def api(settings: Settings, pool: asyncpg.Pool, service: SyncService, packs: Path) -> Any:
+    """The API service, with the pack `ops` registered (no workflows)."""
     make_core_pack(packs)
     make_pack(packs, "ops", {})
     await service.sync_all(trigger="cli")
-    api = ApiWorkflowService(settings, pool)
+    return ApiWorkflowService(settings, pool)
+
+
+@pytest.mark.both_schemas
+async def test_restore_of_an_api_workflow_writes_a_new_version(
+    settings: Settings, pool: asyncpg.Pool, api: ApiWorkflowService
+) -> None:
     definition = yaml.safe_load(wf("one"))
     await api.create(ref="ops.notify", pack_ref=None, definition=definition, overrides={})
     await api.update("ops.notify", {"label": "Notify 2"})
@@ -273,12 +278,8 @@ async def test_restore_of_an_api_workflow_writes_a_new_version(
 
 
 async def test_restore_brings_back_a_deleted_api_workflow(
-    settings: Settings, pool: asyncpg.Pool, service: SyncService, packs: Path
+    settings: Settings, pool: asyncpg.Pool, api: ApiWorkflowService
 ) -> None:
-    make_core_pack(packs)
-    make_pack(packs, "ops", {})
-    await service.sync_all(trigger="cli")
-    api = ApiWorkflowService(settings, pool)
     await api.create(
         ref="ops.notify", pack_ref=None, definition=yaml.safe_load(wf("one")), overrides={}
     )
@@ -328,25 +329,16 @@ async def test_git_commit_of_the_pack_is_recorded(
     make_core_pack(base)
     make_pack(base, "demo", {"deploy.yaml": wf("one")})
 
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-            cwd=repo,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    git("init", "-q")
-    git("add", "-A")
-    git("commit", "-q", "-m", "one")
-    first = git("rev-parse", "HEAD")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "one")
+    first = git(repo, "rev-parse", "HEAD")
     service = SyncService(settings.model_copy(update={"packs_base_dir": base}), pool)
     await service.sync_all(trigger="cli")
     write(base / "demo" / "workflows" / "deploy.yaml", wf("two"))
-    git("commit", "-q", "-am", "two")
-    git("pack-refs", "--all")  # the branch now lives in packed-refs only
-    second = git("rev-parse", "HEAD")
+    git(repo, "commit", "-q", "-am", "two")
+    git(repo, "pack-refs", "--all")  # the branch now lives in packed-refs only
+    second = git(repo, "rev-parse", "HEAD")
     await service.sync_pack("demo", trigger="cli")
     rows = await versions(pool, "demo.deploy")
     assert [r["git_commit"] for r in rows] == [first, second]

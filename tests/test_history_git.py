@@ -18,6 +18,17 @@ B = "b" * 40
 C = "0123456789abcdef" * 4  # a sha256 repository's 64 hex digits
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run the real git (tests only: packsync never does)."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def git_dir(root: Path, head: str, **files: str) -> Path:
     gd = root / ".git"
     (gd / "refs" / "heads").mkdir(parents=True)
@@ -149,28 +160,19 @@ def test_agrees_with_git_on_real_repositories(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
 
-    def git(*args: str, cwd: Path = repo) -> str:
-        return subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-            cwd=cwd,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    git("init", "-q")
+    git(repo, "init", "-q")
     (repo / "packs" / "demo").mkdir(parents=True)
     (repo / "packs" / "demo" / "pack.yaml").write_text("ref: demo\n")
-    git("add", "-A")
-    git("commit", "-q", "-m", "one")
-    assert head_commit(repo / "packs" / "demo") == git("rev-parse", "HEAD")
-    git("commit", "-q", "--allow-empty", "-m", "two")
-    git("pack-refs", "--all")
-    assert head_commit(repo / "packs") == git("rev-parse", "HEAD")
-    git("checkout", "-q", "--detach", "HEAD~1")
-    assert head_commit(repo) == git("rev-parse", "HEAD")
-    git("worktree", "add", "-q", "-b", "side", str(tmp_path / "side"), "HEAD")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "one")
+    assert head_commit(repo / "packs" / "demo") == git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    git(repo, "pack-refs", "--all")
+    assert head_commit(repo / "packs") == git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "--detach", "HEAD~1")
+    assert head_commit(repo) == git(repo, "rev-parse", "HEAD")
+    git(repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "side"), "HEAD")
     side = tmp_path / "side"
-    git("commit", "-q", "--allow-empty", "-m", "three", cwd=side)
-    assert head_commit(side / "packs" / "demo") == git("rev-parse", "HEAD", cwd=side)
+    git(side, "commit", "-q", "--allow-empty", "-m", "three")
+    assert head_commit(side / "packs" / "demo") == git(side, "rev-parse", "HEAD")
     assert head_commit(side) != head_commit(repo)
