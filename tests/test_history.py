@@ -343,6 +343,11 @@ async def test_git_commit_of_the_pack_is_recorded(
     rows = await versions(pool, "demo.deploy")
     assert [r["git_commit"] for r in rows] == [first, second]
     assert first != second and len(second) == 40
+    async with pool.acquire() as conn:  # a sweep's versions point at the sweep's row
+        sweep = await conn.fetchrow(
+            "SELECT pack_ref, created FROM sync_run WHERE id = $1", rows[0]["sync_run_id"]
+        )
+    assert sweep is not None and sweep["pack_ref"] is None and sweep["created"] >= 1
 
 
 # ---------------------------------------------------------------- CLI
