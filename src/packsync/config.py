@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
     mass_delete_grace_seconds: float = Field(default=600.0, ge=0)
     sync_run_history: int = Field(default=10_000, ge=1)
+    # Versions of each workflow ref kept in `workflow_version` (0: all).
+    history_keep: int = Field(default=20, ge=0)
     # How long a pack sync waits for the pack's lock held by another process
     # before that pack is reported busy (a sweep then moves on to the next pack).
     pack_lock_timeout_seconds: float = Field(default=30.0, gt=0)

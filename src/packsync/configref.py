@@ -50,6 +50,8 @@ MEANINGS: dict[str, str] = {
     "mass_delete_grace_seconds": "the daemon goes ahead once a refused mass delete has "
     "persisted this long",
     "sync_run_history": "`sync_run` rows kept",
+    "history_keep": "versions of each workflow kept in `workflow_version` (`packsync history`); "
+    "the oldest are pruned, 0 keeps all",
     "pack_lock_timeout_seconds": "how long a pack sync waits for a pack locked by another "
     "process; a sweep then skips it (`pack-busy`) and the daemon retries it",
     "http.host": "HTTP bind address of probes, metrics and API (`run --host`)",

@@ -12,6 +12,7 @@ from typing import Any
 
 from packsync import __version__
 from packsync.cli import commands, exitcodes
+from packsync.cli import history as history_cli
 from packsync.config import (
     CONFIG_FILE_ENV,
     ENV_PREFIX,
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pack")
     _fmt(p)
 
+    history_cli.add_parsers(sub, _command, _fmt, [common, *db])
+
     _command(
         sub,
         "migrate",
@@ -319,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"packsync: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     configure_logging(settings.log_level, settings.log_format)
-    handler = commands.HANDLERS[args.command]
+    handler = {**commands.HANDLERS, **history_cli.HANDLERS}[args.command]
     try:
         return int(handler(args, settings))
     except KeyboardInterrupt:

@@ -66,6 +66,8 @@ class PackResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     workflows: list[WorkflowResult] = field(default_factory=list)
     message: str | None = None
+    # workflow_version ids this sync appended (linked to its sync_run row)
+    version_ids: list[int] = field(default_factory=list)
 
     def _count(self, change: Change) -> int:
         return sum(1 for w in self.workflows if w.change == change)

@@ -289,13 +289,17 @@ CLEAR_PACK_ERRORS = "DELETE FROM workflow_sync_error WHERE pack_ref = $1 AND syn
 
 # One history row, and this group's history pruned to the newest $14 rows, in
 # one round trip. Both parts see the snapshot from before the insert, so the
-# prune keeps the newest $14 - 1 older rows, plus the new one.
+# prune keeps the newest $14 - 1 older rows, plus the new one. The definition
+# versions the run wrote ($15, workflow_version ids) get its id.
 RECORD_SYNC_RUN = """
 WITH run AS (
     INSERT INTO sync_run (pack_ref, trigger, started, finished, loaded, created, updated,
                           unchanged, deleted, failed, outcome, sync_group, message)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     RETURNING id
+), versions AS (
+    UPDATE workflow_version SET sync_run_id = (SELECT id FROM run)
+    WHERE id = ANY($15::bigint[])
 )
 DELETE FROM sync_run WHERE sync_group = $12 AND id <= (
     SELECT id FROM sync_run WHERE sync_group = $12

@@ -31,6 +31,7 @@ from packsync.db import queries, reads
 from packsync.pipeline.catalog import CatalogCache
 from packsync.pipeline.model import HostCatalog, ParsedWorkflow
 from packsync.pipeline.parse import validate_definition
+from packsync.sync.history import Recording, baseline, record
 from packsync.sync.register import companion_entrypoint
 
 log = structlog.get_logger(__name__)
@@ -239,6 +240,7 @@ class ApiWorkflowService:
         pack_ref: str | None,
         definition: Mapping[str, Any],
         overrides: Mapping[str, Any],
+        trigger: str = "api",
     ) -> WriteResult:
         pack_ref = pack_ref or ref.split(".", 1)[0]
         if not ref.startswith(pack_ref + "."):
@@ -264,6 +266,7 @@ class ApiWorkflowService:
             if row_id is None:
                 existing = await conn.fetchrow(sql.WORKFLOW_OWNER, ref)
                 raise self._duplicate(ref, existing)
+            await record(conn, self._recording(trigger), written=[row_id])
         return WriteResult(int(row_id), ref, _warnings(parsed))
 
     async def _check_new(self, ref: str, pack_ref: str) -> None:
@@ -298,7 +301,12 @@ class ApiWorkflowService:
             raise FileManaged(ref, self.file_of(row["pack_ref"], row["file_path"]))
         return row
 
-    async def update(self, ref: str, patch: Mapping[str, Any]) -> WriteResult:
+    def _recording(self, trigger: str) -> Recording:
+        return Recording(trigger=trigger, keep=self.settings.history_keep)
+
+    async def update(
+        self, ref: str, patch: Mapping[str, Any], *, trigger: str = "api"
+    ) -> WriteResult:
         """`patch` holds only the fields the client sent (None clears)."""
         row = self._writable(ref, await self._fetch(ref))
         pack_ref = str(row["pack_ref"])
@@ -323,8 +331,11 @@ class ApiWorkflowService:
         parsed = await self._validate(doc, origin, pack_ref=pack_ref, ref=ref)
         async with self.pool.acquire() as conn, conn.transaction():
             await self._lock_pack(conn, pack_ref)
-            self._writable(ref, await conn.fetchrow(sql.WORKFLOW_OWNER_FOR_UPDATE, ref))
+            current = self._writable(ref, await conn.fetchrow(sql.WORKFLOW_OWNER_FOR_UPDATE, ref))
+            await baseline(conn, [current["id"]])
             row_id = await conn.fetchval(sql.UPDATE_API_WORKFLOW, ref, *_columns(parsed))
+            if row_id is not None:
+                await record(conn, self._recording(trigger), written=[row_id])
         if row_id is None:  # deleted between the check and the write
             raise WorkflowNotFound(ref)
         return WriteResult(int(row_id), ref, _warnings(parsed))
@@ -333,8 +344,10 @@ class ApiWorkflowService:
         row = await self._api_row(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             await self._lock_pack(conn, str(row["pack_ref"]))
-            self._writable(ref, await conn.fetchrow(sql.WORKFLOW_OWNER_FOR_UPDATE, ref))
+            current = self._writable(ref, await conn.fetchrow(sql.WORKFLOW_OWNER_FOR_UPDATE, ref))
+            await baseline(conn, [current["id"]])
             deleted = await conn.fetchrow(sql.DELETE_API_WORKFLOW, ref)
+            await record(conn, self._recording("api"), deleted=[ref])
         if deleted is None:
             raise WorkflowNotFound(ref)
         return WriteResult(int(deleted["id"]), ref)

@@ -19,6 +19,8 @@ from packsync.core.diagnostics import error
 from packsync.db import queries
 from packsync.pipeline.model import ParsedWorkflow
 from packsync.pipeline.plan import Plan, RegisteredPack, RegisteredWorkflow
+from packsync.sync.history import Recording, baseline
+from packsync.sync.history import record as record_versions
 
 
 def _json_text(value: Any) -> str | None:
@@ -109,21 +111,32 @@ def _workflow_arrays(rows: list[dict[str, Any]], wfs: list[ParsedWorkflow]) -> l
     ]
 
 
-async def apply_plan(conn: asyncpg.Connection, plan: Plan, *, sync_group: str) -> None:
-    """Write the plan; fills ids of created rows into `plan.result`.
+async def apply_plan(
+    conn: asyncpg.Connection, plan: Plan, *, sync_group: str, history: Recording
+) -> None:
+    """Write the plan; fills ids of created rows into `plan.result`, and the
+    definitions' new versions (history.py) into `plan.result.version_ids`.
 
     Must run inside a transaction holding the pack's advisory lock.
     """
     ref = plan.result.pack_ref
+    await baseline(
+        conn,
+        [*plan.delete_ids, *plan.replaces.values()],
+        pack_files=ref if plan.remove_pack else None,
+    )
+    gone: list[str] = []
     if plan.remove_pack:
-        await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)
+        gone += [r["ref"] for r in await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)]
         await release_pack(conn, ref, sync_group)
     pack_id = await _write_pack(conn, plan, ref, sync_group)
     if plan.delete_ids:
-        await conn.fetch(queries.DELETE_WORKFLOWS, plan.delete_ids)
+        gone += [r["ref"] for r in await conn.fetch(queries.DELETE_WORKFLOWS, plan.delete_ids)]
+    written: list[int] = []
     if plan.upserts:
         assert pack_id is not None
-        await _write_workflows(conn, plan, pack_id, ref)
+        written = await _write_workflows(conn, plan, pack_id, ref)
+    plan.result.version_ids += await record_versions(conn, history, written=written, deleted=gone)
     await _write_errors(conn, plan, ref, sync_group)
 
 
@@ -159,7 +172,10 @@ class PackRowRace(asyncpg.UniqueViolationError):  # type: ignore[misc]
         super().__init__(f"pack {ref!r} was registered in Attune during the sync")
 
 
-async def _write_workflows(conn: asyncpg.Connection, plan: Plan, pack_id: int, ref: str) -> None:
+async def _write_workflows(
+    conn: asyncpg.Connection, plan: Plan, pack_id: int, ref: str
+) -> list[int]:
+    """Returns the ids of the workflow rows written."""
     result = plan.result
     new = [w for w in plan.upserts if w.file_path not in plan.replaces]
     old = [w for w in plan.upserts if w.file_path in plan.replaces]
@@ -211,6 +227,7 @@ async def _write_workflows(conn: asyncpg.Connection, plan: Plan, pack_id: int, r
                 )
     if result.failed and result.outcome == "ok":
         result.outcome = "errors"
+    return [ids[w.ref] for w in written]
 
 
 async def _write_actions(

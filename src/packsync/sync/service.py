@@ -38,6 +38,7 @@ from packsync.core.text import printable
 from packsync.db import queries, reads
 from packsync.db.connection import is_connection_error
 from packsync.pipeline.catalog import CatalogCache
+from packsync.pipeline.gitrev import head_commit
 from packsync.pipeline.links import ActionLink, action_links
 from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
 from packsync.pipeline.plan import (
@@ -60,6 +61,7 @@ from packsync.sync.guard import (
     deletable,
     probe_base,
 )
+from packsync.sync.history import Recording
 from packsync.sync.register import apply_plan, read_registered
 from packsync.sync.store import WorkflowStore
 
@@ -112,10 +114,18 @@ class SyncService(WorkflowStore):
         started = datetime.now(UTC)
         clock = time.monotonic()
         await self._read_registered_actions(fresh=False)
-        synced = await self._sync_one(ref, removal=_Removal(self._guard.reference), sweep=False)
+        synced = await self._sync_one(
+            ref, trigger=trigger, removal=_Removal(self._guard.reference), sweep=False
+        )
         assert synced is not None  # a removal is never deferred
         await self._record_run(
-            ref, trigger, started, synced.outcome, synced.message, synced.counts()
+            ref,
+            trigger,
+            started,
+            synced.outcome,
+            synced.message,
+            synced.counts(),
+            synced.version_ids,
         )
         _log_result(synced, trigger, time.monotonic() - clock)
         return synced
@@ -158,7 +168,7 @@ class SyncService(WorkflowStore):
         went: set[str] = set()  # folders that vanished while the sweep ran
         for ref in present:
             clock = time.monotonic()
-            result = await self._sync_one(ref, removal=None)
+            result = await self._sync_one(ref, trigger=trigger, removal=None)
             if result is None:
                 went.add(ref)
                 continue
@@ -173,7 +183,7 @@ class SyncService(WorkflowStore):
             if not PACK_REF.match(ref):
                 continue
             clock = time.monotonic()
-            result = await self._sync_one(ref, removal=removal)
+            result = await self._sync_one(ref, trigger=trigger, removal=removal)
             assert result is not None  # a removal is never deferred
             if only is not None and result.message == NOT_FOUND:
                 # the user named a pack that is neither on disk nor registered
@@ -197,7 +207,15 @@ class SyncService(WorkflowStore):
                 ),
             )
         message = report.refused_reason or (None if report.base_ok else BASE_MISSING)
-        await self._record_run(None, trigger, started, report.outcome, message, report.totals)
+        await self._record_run(
+            None,
+            trigger,
+            started,
+            report.outcome,
+            message,
+            report.totals,
+            [v for p in report.packs for v in p.version_ids],
+        )
         _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
         return report
 
@@ -293,7 +311,7 @@ class SyncService(WorkflowStore):
         return load_pack(scanned, catalog, known=registered.known(links)), links
 
     async def _sync_one(
-        self, ref: str, *, removal: _Removal | None, sweep: bool = True
+        self, ref: str, *, trigger: str, removal: _Removal | None, sweep: bool = True
     ) -> PackResult | None:
         """One pack, one transaction. `removal`: how a pack whose folder is gone
         is guarded; None (a sweep's first pass): nothing is deleted, None is
@@ -306,7 +324,9 @@ class SyncService(WorkflowStore):
         error reaches the caller (the daemon then backs off; the CLI exits 3)."""
         for delay in (*_CONNECTION_RETRY_DELAYS, None):
             try:
-                return await self._sync_one_checked(ref, removal=removal, sweep=sweep)
+                return await self._sync_one_checked(
+                    ref, trigger=trigger, removal=removal, sweep=sweep
+                )
             except Exception as exc:
                 if delay is None or not is_connection_error(exc) or self.pool.is_closing():
                     raise
@@ -320,10 +340,10 @@ class SyncService(WorkflowStore):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _sync_one_checked(
-        self, ref: str, *, removal: _Removal | None, sweep: bool
+        self, ref: str, *, trigger: str, removal: _Removal | None, sweep: bool
     ) -> PackResult | None:
         try:
-            return await self._sync_one_tx(ref, removal=removal)
+            return await self._sync_one_tx(ref, trigger=trigger, removal=removal)
         except asyncpg.LockNotAvailableError:
             if not sweep:
                 raise  # sync_pack: the caller retries (the daemon's scheduler) or reports
@@ -356,7 +376,9 @@ class SyncService(WorkflowStore):
             )
             return result
 
-    async def _sync_one_tx(self, ref: str, *, removal: _Removal | None) -> PackResult | None:
+    async def _sync_one_tx(
+        self, ref: str, *, trigger: str, removal: _Removal | None
+    ) -> PackResult | None:
         opts = self._plan_options(ref)
         async with self.pool.acquire() as conn, conn.transaction():
             timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
@@ -388,10 +410,19 @@ class SyncService(WorkflowStore):
             else:
                 plan = prepared
             if not plan.writes_nothing:
-                await apply_plan(conn, plan, sync_group=self.settings.sync_group)
+                history = await self._recording(plan, trigger, opts.storage_path)
+                await apply_plan(conn, plan, sync_group=self.settings.sync_group, history=history)
                 if self.fence is not None:
                     await check_fence(conn, self.fence)  # last: right before COMMIT
         return plan.result
+
+    async def _recording(self, plan: Plan, trigger: str, pack_dir: str) -> Recording:
+        """How this sync's versions are labelled: the pack's git commit is read
+        only when workflow rows change."""
+        commit = None
+        if plan.upserts or plan.delete_ids or plan.remove_pack:
+            commit = await asyncio.to_thread(head_commit, pack_dir)
+        return Recording(trigger=trigger, keep=self.settings.history_keep, git_commit=commit)
 
     async def _removal_refusal(
         self, conn: asyncpg.Connection, registered: RegisteredPack, removal: _Removal
@@ -428,6 +459,7 @@ class SyncService(WorkflowStore):
             "interrupted",
             f"interrupted after {len(done)} pack(s) were committed",
             SyncReport(packs=done).totals,
+            [v for p in done for v in p.version_ids],
         )
 
     async def _record_run(
@@ -438,8 +470,10 @@ class SyncService(WorkflowStore):
         outcome: str,
         message: str | None,
         counts: dict[str, int],
+        version_ids: list[int],
     ) -> None:
-        """One history row, and the group's history pruned, in one round trip."""
+        """One history row, linked to the definition versions the run wrote,
+        and the group's history pruned, in one round trip."""
         async with self.pool.acquire() as conn:
             await conn.execute(
                 queries.RECORD_SYNC_RUN,
@@ -457,6 +491,7 @@ class SyncService(WorkflowStore):
                 self.settings.sync_group,
                 message,
                 self.settings.sync_run_history,
+                version_ids,
             )
 
 

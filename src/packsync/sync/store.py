@@ -19,6 +19,7 @@ from packsync.core.results import (
     WorkflowSummary,
 )
 from packsync.db import queries, reads
+from packsync.sync.history import Recording, baseline, record
 from packsync.sync.register import release_pack
 
 EVERY_WORKFLOW = WorkflowFilter()
@@ -42,7 +43,13 @@ class WorkflowStore:
             owner = await conn.fetchval(queries.PACK_OWNER, ref)
             if owner is not None and owner != group:
                 raise PackOwnedElsewhere(ref, owner)
+            await baseline(conn, pack_files=ref)
             deleted = await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)
+            await record(
+                conn,
+                Recording(trigger="cli", keep=self.settings.history_keep),
+                deleted=[r["ref"] for r in deleted],
+            )
             await release_pack(conn, ref, group)
             await conn.execute(queries.CLEAR_PACK_ERRORS, ref, group)
         _log.info("pack deleted", pack=ref, workflows=len(deleted))

@@ -17,12 +17,16 @@ EXPECTED = {
     ("get", "/api/v1/packs/{ref}/workflows"),
     ("post", "/api/v1/packs/{ref}/workflows/sync"),
     ("post", "/api/v1/packs/{ref}/workflows/validate"),
+    ("get", "/api/v1/workflows/{ref}/versions"),
+    ("get", "/api/v1/workflows/{ref}/versions/{version}"),
+    ("post", "/api/v1/workflows/{ref}/versions/{version}/restore"),
 }
 WRITES = {
     ("post", "/api/v1/workflows"),
     ("put", "/api/v1/workflows/{ref}"),
     ("delete", "/api/v1/workflows/{ref}"),
     ("post", "/api/v1/packs/{ref}/workflows/sync"),
+    ("post", "/api/v1/workflows/{ref}/versions/{version}/restore"),
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from packsync.http.api import packs, workflows
+from packsync.http.api import packs, versions, workflows
 from packsync.http.api.auth import require_token
 from packsync.http.api.deps import PackSyncer, WorkflowReader, configure_api
 from packsync.http.api.errors import ApiError, install_error_handlers, responses
@@ -25,6 +25,7 @@ api_router = APIRouter(
 )
 api_router.include_router(workflows.router)
 api_router.include_router(packs.router)
+api_router.include_router(versions.router)
 
 
 def mount_api(app: FastAPI) -> None:
