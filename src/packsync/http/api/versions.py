@@ -23,7 +23,7 @@ from packsync.http.api.history_models import (
     WorkflowVersionSummary,
 )
 from packsync.http.api.textcheck import check_params
-from packsync.http.api.workflows import RefPath, _api_error
+from packsync.http.api.workflows import RefPath, domain_error
 from packsync.sync.api_workflows import ApiWorkflowError
 from packsync.sync.versions import (
     DeletedVersion,
@@ -125,7 +125,7 @@ async def restore_workflow_version(
     except HistoryError as exc:
         raise _history_error(exc) from None
     except ApiWorkflowError as exc:
-        raise _api_error(exc) from None
+        raise domain_error(exc) from None
     if done.action == "file":
         raise ApiError(
             409,

@@ -170,7 +170,7 @@ async def get_workflow(
     return WorkflowResponse(data=convert.detail(row))
 
 
-def _api_error(exc: ApiWorkflowError) -> ApiError:
+def domain_error(exc: ApiWorkflowError) -> ApiError:
     """Domain failures → HTTP."""
     if isinstance(exc, PackNotFound):
         return ApiError(404, "pack-not-found", str(exc), {"pack_ref": exc.pack_ref})
@@ -240,7 +240,7 @@ async def create_workflow(
             overrides=overrides,
         )
     except ApiWorkflowError as exc:
-        raise _api_error(exc) from None
+        raise domain_error(exc) from None
     audit(request, "create", result.ref, pack=body.pack_ref)
     return WorkflowResponse(
         data=await _detail(reader, result.ref),
@@ -273,7 +273,7 @@ async def update_workflow(
     try:
         result = await _writer(request, pool).update(ref, patch)
     except ApiWorkflowError as exc:
-        raise _api_error(exc) from None
+        raise domain_error(exc) from None
     audit(request, "update", ref, fields=sorted(patch))
     return WorkflowResponse(
         data=await _detail(reader, ref),
@@ -300,7 +300,7 @@ async def delete_workflow(
     try:
         result = await _writer(request, pool).delete(ref)
     except ApiWorkflowError as exc:
-        raise _api_error(exc) from None
+        raise domain_error(exc) from None
     audit(request, "delete", ref)
     return DeletedResponse(
         data=DeletedWorkflow(id=result.id, ref=result.ref),
