@@ -16,9 +16,10 @@ every 5 minutes adds one row, not one per pack.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +72,8 @@ _log = structlog.get_logger()
 _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 # Seconds a single-pack sync may reuse the last read of Attune's action refs.
 _REGISTERED_ACTIONS_TTL = 2.0
+# A dry run's look at each pack's plan, inside its read-only transaction.
+Preview = Callable[[asyncpg.Connection, RegisteredPack, Plan], Awaitable[None]]
 
 
 class SyncService(WorkflowStore):
@@ -95,6 +98,21 @@ class SyncService(WorkflowStore):
         self._registered_actions_at: float | None = None
         # The daemon's leader lease: writes commit only while it holds (fencing.py).
         self.fence: TokenSource | None = None
+        # Set on a dry-run twin (`planner`): plans are shown to it, never applied.
+        self._preview: Preview | None = None
+
+    def planner(self, preview: Preview) -> SyncService:
+        """A twin whose syncs run the same lock, load, plan and guard steps in
+        read-only transactions and hand each plan to `preview` instead of
+        applying it; it records no sync_run and logs no sync. It has its own
+        copy of the guard (a plan never starts a mass-delete grace period) and
+        its own catalog (no state shared with the daemon's worker threads)."""
+        twin = copy.copy(self)
+        twin._guard = copy.copy(self._guard)
+        twin._catalog = CatalogCache(self.settings.packs_base_dir)
+        twin.fence = None
+        twin._preview = preview
+        return twin
 
     async def _read_registered_actions(self, *, fresh: bool) -> None:
         now = time.monotonic()
@@ -127,7 +145,8 @@ class SyncService(WorkflowStore):
         await self._record_run(
             ref, trigger, started, synced.outcome, synced.message, synced.counts()
         )
-        _log_result(synced, trigger, time.monotonic() - clock)
+        if self._preview is None:
+            _log_result(synced, trigger, time.monotonic() - clock)
         return synced
 
     async def sync_all(
@@ -198,6 +217,7 @@ class SyncService(WorkflowStore):
             report.refused_reason = report.refused_reason or next(
                 (p.message for p in report.packs if p.outcome == "refused" and p.message), None
             )
+        if report.refused_deletes and self._preview is None:
             _log.warning(
                 "deletion guard refused to remove packs",
                 reason=report.refused_reason or BASE_MISSING,
@@ -210,11 +230,14 @@ class SyncService(WorkflowStore):
             )
         message = report.refused_reason or (None if report.base_ok else BASE_MISSING)
         await self._record_run(None, trigger, started, report.outcome, message, report.totals)
-        _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
+        if self._preview is None:
+            _log.info(
+                "sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals
+            )
         return report
 
-    @staticmethod
     def _report_one(
+        self,
         report: SyncReport,
         result: PackResult,
         trigger: str,
@@ -222,7 +245,8 @@ class SyncService(WorkflowStore):
         progress: Callable[[PackResult], None] | None,
     ) -> None:
         report.packs.append(result)
-        if result.changed or result.outcome not in ("ok", "removed"):
+        logged = result.changed or result.outcome not in ("ok", "removed")
+        if logged and self._preview is None:
             _log_result(result, trigger, time.monotonic() - clock)
         if result.outcome == "refused":
             report.refused_deletes.append(result.pack_ref)
@@ -371,7 +395,8 @@ class SyncService(WorkflowStore):
 
     async def _sync_one_tx(self, ref: str, *, removal: _Removal | None) -> PackResult | None:
         opts = self._plan_options(ref)
-        async with self.pool.acquire() as conn, conn.transaction():
+        dry = self._preview is not None
+        async with self.pool.acquire() as conn, conn.transaction(readonly=dry):
             timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
             await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
@@ -400,7 +425,9 @@ class SyncService(WorkflowStore):
                 plan = plan_removed(registered, opts, refused=refusal)
             else:
                 plan = prepared
-            if not plan.writes_nothing:
+            if self._preview is not None:
+                await self._preview(conn, registered, plan)
+            elif not plan.writes_nothing:
                 await apply_plan(conn, plan, sync_group=self.settings.sync_group)
                 if self.fence is not None:
                     await check_fence(conn, self.fence)  # last: right before COMMIT
@@ -453,6 +480,8 @@ class SyncService(WorkflowStore):
         counts: dict[str, int],
     ) -> None:
         """One history row, and the group's history pruned, in one round trip."""
+        if self._preview is not None:
+            return  # a dry run leaves no trace
         async with self.pool.acquire() as conn:
             await conn.execute(
                 queries.RECORD_SYNC_RUN,

@@ -230,6 +230,42 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     return _with_service(args, settings, work)
 
 
+def plan(args: argparse.Namespace, settings: Settings) -> int:
+    """What `sync` would do, from the same planning code, writing nothing."""
+    from packsync.cli.planoutput import render_github, render_markdown, render_text
+    from packsync.db.migrate import existing_attune_tables, pending_migrations
+    from packsync.preview import plan_sweep
+
+    _require_base_dir(settings)
+
+    async def work(service: Any) -> int:
+        async with service.pool.acquire() as conn:
+            pending = await pending_migrations(conn, settings.state_schema)
+            tables = await existing_attune_tables(conn, settings.db_schema)
+        if pending or len(tables) < 3:
+            missing = pending or [f"{settings.db_schema}: Attune's tables"]
+            raise UsageError(
+                f"the database is not ready for packsync (pending: {', '.join(missing)}); "
+                "run `packsync migrate` first (plan never writes)"
+            )
+        result = await plan_sweep(
+            service, only=args.packs or None, allow_mass_delete=args.allow_mass_delete
+        )
+        if args.format == "json":
+            print_json(result.to_dict())
+        elif args.format == "markdown":
+            print(render_markdown(result), end="")
+        elif args.format == "github":
+            print(render_github(result, settings.packs_base_dir))
+        else:
+            print(render_text(result, diffs=not args.no_diff))
+        if result.failed:
+            return exitcodes.VALIDATION_ERRORS
+        return exitcodes.CHANGES_PENDING if result.changes_pending else exitcodes.OK
+
+    return _with_service(args, settings, work, migrate_first=False)
+
+
 def _quiet_pack_logs(settings: Settings, *, enabled: bool) -> Callable[[], None]:
     """Under a progress bar the per-pack log lines move to debug: the bar and the
     final report say the same, once. Returns the undo."""
@@ -318,6 +354,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "run": run,
     "sync": sync,
+    "plan": plan,
     "validate": validate,
     "list": list_workflows,
     "count": count,

@@ -11,6 +11,7 @@ workflows costs a handful of round trips, never one per row.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -19,6 +20,7 @@ from packsync.db import queries
 from packsync.diagnostics import error
 from packsync.pipeline.model import ParsedWorkflow
 from packsync.pipeline.plan import Plan, RegisteredPack, RegisteredWorkflow
+from packsync.results import PackResult
 
 
 def _json_text(value: Any) -> str | None:
@@ -195,6 +197,13 @@ async def _write_workflows(conn: asyncpg.Connection, plan: Plan, pack_id: int, r
         [plan.link_hash(w) for w in written],
         [w.enabled for w in written],
     )
+    settle_written(result, ids, ref)
+
+
+def settle_written(result: PackResult, ids: Mapping[str, int | None], pack_ref: str) -> None:
+    """After the upserts: a created or updated workflow whose ref got no row
+    (another pack, the API or Attune holds that ref) fails with ref-conflict;
+    the others get their row id. Shared with the dry run (preview.py)."""
     for wr in result.workflows:
         if wr.change in ("created", "updated"):
             if wr.ref in ids:
@@ -203,7 +212,7 @@ async def _write_workflows(conn: asyncpg.Connection, plan: Plan, pack_id: int, r
                 wr.change = "failed"
                 wr.errors.append(
                     error(
-                        wr.file_path or ref,
+                        wr.file_path or pack_ref,
                         "ref-conflict",
                         f"workflow ref '{wr.ref}' is already registered by another pack, "
                         "through the API or by Attune itself",
