@@ -14,7 +14,7 @@ database) report the same counts, the same refs and the same outcomes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
@@ -27,6 +27,7 @@ from packsync.results import PackResult, SyncReport, WorkflowResult
 if TYPE_CHECKING:
     from packsync.service import SyncService
 
+PackChange = Literal["create", "update", "remove"]
 # What the sync's per-workflow change means in a plan.
 VERBS = {
     "created": "create",
@@ -54,7 +55,7 @@ class PackPreview:
 
     # The Attune pack row: "create", "update" (a row packsync created), "remove"
     # (the folder is gone: packsync releases the pack); None: untouched.
-    pack_change: str | None = None
+    pack_change: PackChange | None = None
     diffs: dict[tuple[str, str | None], WorkflowDiff] = field(default_factory=dict)
     # Registered workflows the deletion guard keeps (the pack's outcome is "refused").
     refused: list[WorkflowResult] = field(default_factory=list)
@@ -115,7 +116,7 @@ async def plan_one(service: SyncService, ref: str, *, trigger: str = "api") -> P
     return PlanReport(SyncReport(packs=[result]), collector.packs)
 
 
-def _pack_change(registered: RegisteredPack, plan: Plan) -> str | None:
+def _pack_change(registered: RegisteredPack, plan: Plan) -> PackChange | None:
     if plan.remove_pack:
         return "remove"
     if plan.pack_row is not None:
