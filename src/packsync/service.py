@@ -49,6 +49,7 @@ from packsync.pipeline.plan import (
     Plan,
     PlanOptions,
     RegisteredPack,
+    ignored_pack,
     plan_pack,
     plan_removed,
     unchanged_pack,
@@ -320,6 +321,8 @@ class SyncService(WorkflowStore):
         if scanned is None:
             return None
         opts = self._plan_options(ref)
+        if scanned.ignored_pack is not None:
+            return ignored_pack(registered, scanned.ignored_pack, opts)
         unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
         if unchanged is not None:
             return unchanged

@@ -112,9 +112,14 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "text":
         errors = sum(d.is_error for d in report.diagnostics)
         warnings = len(report.diagnostics) - errors
+        ignored = [
+            f"{n} {what} ignored by .packsyncignore"
+            for n, what in ((report.files_ignored, "file(s)"), (report.packs_ignored, "pack(s)"))
+            if n
+        ]
         print(
             f"{len(report.packs)} pack(s), {report.files_checked} workflow file(s): "
-            f"{errors} error(s), {warnings} warning(s)",
+            f"{errors} error(s), {warnings} warning(s)" + "".join(f"; {i}" for i in ignored),
             file=sys.stderr,
         )
     return exitcodes.VALIDATION_ERRORS if report.has_errors else exitcodes.OK
