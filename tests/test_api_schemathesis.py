@@ -98,8 +98,8 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     print(f"schemathesis: {stats['calls']} calls in {elapsed:.1f} s")
     for key, n in sorted(stats["statuses"].items()):
         print(f"  {key}: {n}")
-    assert stats["operations"] == 8
-    assert stats["calls"] >= 8 * 2  # every operation exercised in both modes
+    assert stats["operations"] == 9
+    assert stats["calls"] >= 9 * 2  # every operation exercised in both modes
     # the run reached real handlers, not just the validation layer
     statuses = stats["statuses"]
     for ok in (
@@ -108,6 +108,7 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         "GET /api/v1/packs/{ref}/workflows 200",
         "POST /api/v1/workflows 201",
         "POST /api/v1/packs/{ref}/workflows/sync 200",
+        "POST /api/v1/packs/{ref}/workflows/plan 200",
         "POST /api/v1/packs/{ref}/workflows/validate 200",
     ):
         assert ok in statuses, (ok, statuses)
