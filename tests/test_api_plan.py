@@ -59,3 +59,15 @@ async def test_plan_of_an_unknown_or_malformed_pack(client: httpx.AsyncClient) -
     assert response.status_code == 404 and error_of(response)["code"] == "pack-not-found"
     response = await client.post("/api/v1/packs/Bad.Ref/workflows/plan")
     assert response.status_code == 400 and error_of(response)["code"] == "invalid-pack-ref"
+
+
+def test_plan_has_a_named_operation() -> None:
+    from packsync.daemon.state import DaemonState
+    from packsync.http.app import create_app
+    from packsync.metrics import Metrics
+
+    spec = create_app(DaemonState(metrics=Metrics())).openapi()
+    op = spec["paths"]["/api/v1/packs/{ref}/workflows/plan"]["post"]
+    assert op["operationId"] == "planPack"
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/PackPlanResponse"}

@@ -283,3 +283,39 @@ def test_cli_exit_codes(
     unmigrated = packsync("plan", *args, env=fresh)
     assert unmigrated.returncode == exitcodes.USAGE
     assert "packsync migrate" in unmigrated.stderr and "Traceback" not in unmigrated.stderr
+
+
+async def test_the_dry_run_transaction_refuses_writes(
+    settings: Settings, pool: asyncpg.Pool, registered: Path
+) -> None:
+    """Not only does the planner skip apply_plan: the database itself would
+    refuse a write in its transaction (READ ONLY)."""
+    write(registered / "ops" / "workflows" / "backup.yaml", workflow_yaml("Backup v2"))
+    refused: list[str] = []
+
+    async def hook(conn: asyncpg.Connection, _registered: Any, plan: Any) -> None:
+        try:
+            async with conn.transaction():  # a savepoint: the plan's transaction goes on
+                await conn.execute("DELETE FROM managed_workflow")
+        except asyncpg.ReadOnlySQLTransactionError:
+            refused.append(plan.result.pack_ref)
+
+    result = await SyncService(settings, pool).planner(hook).sync_pack("ops", trigger="cli")
+    assert refused == ["ops"] and result.updated == 1
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM managed_workflow") == 5
+
+
+async def test_a_pack_of_another_sync_group_is_planned_as_a_conflict(
+    settings: Settings, pool: asyncpg.Pool, registered: Path
+) -> None:
+    other = settings.model_copy(update={"sync_group": "edge"})
+    make_pack(registered, "edge", {"probe.yaml": workflow_yaml("Probe")})
+    assert (await SyncService(other, pool).sync_pack("edge", trigger="cli")).created == 1
+    write(registered / "edge" / "workflows" / "probe.yaml", workflow_yaml("Probe v2"))
+    plan = await plan_sweep(SyncService(settings, pool), only=["edge"])
+    (edge,) = plan.report.packs
+    assert edge.outcome == "conflict" and edge.diagnostics[-1].code == "pack-conflict"
+    assert plan.failed and not plan.changes_pending
+    sync = await SyncService(settings, pool).sync_all(trigger="cli", only=["edge"])
+    _assert_same(plan, sync)
