@@ -319,3 +319,19 @@ async def test_a_pack_of_another_sync_group_is_planned_as_a_conflict(
     assert plan.failed and not plan.changes_pending
     sync = await SyncService(settings, pool).sync_all(trigger="cli", only=["edge"])
     _assert_same(plan, sync)
+
+
+async def test_a_pack_row_change_alone_is_a_pending_change(
+    settings: Settings, pool: asyncpg.Pool, registered: Path
+) -> None:
+    write(
+        registered / "web" / "pack.yaml",
+        "ref: web\nlabel: Web front\nversion: 1.1.0\ndescription: test pack web\n",
+    )
+    plan = await plan_sweep(SyncService(settings, pool), only=["web"])
+    assert plan.preview("web").pack_change == "update"
+    assert plan.report.totals["unchanged"] == 1 and plan.changes_pending and not plan.failed
+    assert "(pack row: update)" in render_text(plan)
+    await SyncService(settings, pool).sync_all(trigger="cli", only=["web"])
+    after = await plan_sweep(SyncService(settings, pool), only=["web"])
+    assert not after.changes_pending and after.preview("web").pack_change is None
