@@ -115,9 +115,14 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "text":
         errors = sum(d.is_error for d in report.diagnostics)
         warnings = len(report.diagnostics) - errors
+        ignored = [
+            f"{n} {what} ignored by .packsyncignore"
+            for n, what in ((report.files_ignored, "file(s)"), (report.packs_ignored, "pack(s)"))
+            if n
+        ]
         print(
             f"{len(report.packs)} pack(s), {report.files_checked} workflow file(s): "
-            f"{errors} error(s), {warnings} warning(s)",
+            f"{errors} error(s), {warnings} warning(s)" + "".join(f"; {i}" for i in ignored),
             file=sys.stderr,
         )
     return exitcodes.VALIDATION_ERRORS if report.has_errors else exitcodes.OK
@@ -233,6 +238,39 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     return _with_service(args, settings, work)
 
 
+def plan(args: argparse.Namespace, settings: Settings) -> int:
+    """What `sync` would do, from the same planning code, writing nothing."""
+    from packsync.cli.planoutput import render_github, render_markdown, render_text
+    from packsync.sync.database import not_ready
+    from packsync.sync.preview import plan_sweep
+
+    _require_base_dir(settings)
+
+    async def work(service: Any) -> int:
+        missing = await not_ready(service)
+        if missing:
+            raise UsageError(
+                f"the database is not ready for packsync (pending: {', '.join(missing)}); "
+                "run `packsync migrate` first (plan never writes)"
+            )
+        result = await plan_sweep(
+            service, only=args.packs or None, allow_mass_delete=args.allow_mass_delete
+        )
+        if args.format == "json":
+            print_json(result.to_dict())
+        elif args.format == "markdown":
+            print(render_markdown(result), end="")
+        elif args.format == "github":
+            print(render_github(result, settings.packs_base_dir))
+        else:
+            print(render_text(result, diffs=not args.no_diff))
+        if result.failed:
+            return exitcodes.VALIDATION_ERRORS
+        return exitcodes.CHANGES_PENDING if result.changes_pending else exitcodes.OK
+
+    return _with_service(args, settings, work, migrate_first=False)
+
+
 def _quiet_pack_logs(settings: Settings, *, enabled: bool) -> Callable[[], None]:
     """Under a progress bar the per-pack log lines move to debug: the bar and the
     final report say the same, once. Returns the undo."""
@@ -322,6 +360,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "run": run,
     "sync": sync,
+    "plan": plan,
     "validate": validate,
     "list": list_workflows,
     "count": count,

@@ -55,3 +55,9 @@ def github_line(d: Diagnostic) -> str:
     props.append(f"title={_escape_property(d.code)}")
     command = "error" if d.severity is Severity.ERROR else "warning"
     return f"::{command} {','.join(props)}::{_escape_data(f'[{d.code}] {d.message}')}"
+
+
+def notice_line(file: str, title: str, message: str) -> str:
+    """`::notice file=...,title=...::message`: a note on a file, not a problem."""
+    props = f"file={_escape_property(file)},title={_escape_property(title)}"
+    return f"::notice {props}::{_escape_data(message)}"

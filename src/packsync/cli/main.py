@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Every setting is also an environment variable ATTUNE__<NAME> or a key of the\n"
             "--config file; `packsync COMMAND --help` lists each command's options.\n"
             "exit codes: 0 ok, 1 validation errors, 2 usage or configuration,\n"
-            "3 database unreachable"
+            "3 database unreachable, 4 changes pending (plan only)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -179,6 +179,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="confirm a sweep that deletes more than max_delete_fraction of the packs",
     )
     _fmt(p)
+
+    p = _command(
+        sub,
+        "plan",
+        "show what a sync would do, writing nothing",
+        "Run the sync's own planning (the same lock, load, plan and deletion guard) in\n"
+        "read-only transactions and print, per pack and workflow, what `packsync sync`\n"
+        "would do: create, update, delete, unchanged, failed (keeps its last good\n"
+        "version), refused (deletion guard) or conflict, with a unified diff of each\n"
+        "changed row in the form Attune stores and runs (the workflow_definition row and\n"
+        "its action row). Never migrates: run `packsync migrate` first on a new database.\n"
+        "exit codes: 0 nothing to do, 1 the sync would report errors (failing files or\n"
+        "packs, conflicts, a refused deletion), 2 usage, 3 database unreachable,\n"
+        "4 changes pending.",
+        "packsync plan --database-url postgresql://attune@db/attune\n"
+        "packsync plan demo --format markdown > plan.md   # a pull-request comment\n"
+        "packsync plan --format github                    # annotations in GitHub Actions",
+        [common, _db_opts()],
+    )
+    p.add_argument("packs", nargs="*", metavar="PACK", help="pack refs (default: all)")
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="plan as `sync --allow-mass-delete` would run",
+    )
+    p.add_argument(
+        "--no-diff", action="store_true", help="text format: list the changes without diffs"
+    )
+    _fmt(p, "markdown", "github")
 
     p = _command(
         sub,

@@ -10,7 +10,8 @@ would watch the link, not the tree); `RootTracker` notices when the base
 directory's symlink points elsewhere (git-sync) and the runner restarts the
 watcher on the new target. Names starting with `..` at the top level are
 Kubernetes ConfigMap machinery (`..data`, `..2024_01_01...`): any event there
-asks for a full rescan.
+asks for a full rescan, as does the base's `.packsyncignore` (its rules apply
+to every pack; a pack's own lies in the pack and maps to it like any file).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from packsync.core.refs import PACK_REF
+from packsync.pipeline.ignore import IGNORE_FILE
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +170,7 @@ class PackMapper:
             batch.top_level_changed = True
         if PACK_REF.match(first):
             batch.packs.add(first)
-        elif first.startswith(".."):
+        elif first.startswith("..") or first == IGNORE_FILE:
             batch.full_reasons.add(f"{first} changed")
         for target, refs in self._aliases:
             if path == target or path.startswith(target + os.sep):

@@ -112,3 +112,12 @@ async def _create_attune_tables(conn: asyncpg.Connection, db_schema: str) -> boo
         schema=db_schema,
     )
     return True
+
+
+async def pending_migrations(conn: asyncpg.Connection, state_schema: str) -> list[str]:
+    """Names not yet applied (`packsync plan` refuses to run before them)."""
+    exists = await conn.fetchval(queries.MIGRATIONS_TABLE_EXISTS, state_schema)
+    done: set[str] = set()
+    if exists:
+        done = {r["name"] for r in await conn.fetch(queries.applied_migrations(state_schema))}
+    return [name for name, _ in migration_files() if name not in done]

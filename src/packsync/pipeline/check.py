@@ -26,6 +26,8 @@ class CheckReport:
     packs: list[LoadedPack] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files_checked: int = 0
+    files_ignored: int = 0  # left out by .packsyncignore rules
+    packs_ignored: int = 0  # pack folders a base .packsyncignore rule leaves out
 
     @property
     def has_errors(self) -> bool:
@@ -123,8 +125,13 @@ def check_targets(
         report.diagnostics.extend(scan.diagnostics)
         catalog = build_catalog(scan)
         for ref, scanned in scan.packs.items():
-            loaded = load_pack(scanned, catalog)
             only = wanted[ref]
+            report.files_ignored += len(scanned.ignored)
+            if scanned.ignored_pack is not None:
+                report.packs_ignored += 1
+                if only is None:
+                    continue
+            loaded = load_pack(scanned, catalog)
             others = {PACK_FILE, *(a.rel_path for a in scanned.action_files)}
             if only is not None:
                 _keep_named(loaded, base, ref, only, others, catalog, max_file_size)

@@ -39,6 +39,8 @@ class LoadedPack:
     present_paths: set[str] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checksum: str = ""
+    # rel path → why .packsyncignore left the file out (not loaded, not "removed")
+    ignored: dict[str, str] = field(default_factory=dict)
 
     @property
     def all_diagnostics(self) -> list[Diagnostic]:
@@ -157,6 +159,7 @@ def load_pack(
             loaded.meta = None
     loaded.present_paths = {s.rel_path for s in scanned.workflow_files}
     loaded.present_paths.update(scanned.unreadable_workflows)
+    loaded.ignored = dict(scanned.ignored)
     links, diags = linked_actions(scanned)
     loaded.diagnostics.extend(diags)
     claimed: dict[str, SourceFile] = {}

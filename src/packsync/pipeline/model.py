@@ -71,6 +71,10 @@ class ScannedPack:
     # not a regular file, escaping symlink...). They are "present but failing":
     # never a reason to delete the registered row.
     unreadable_workflows: dict[str, str] = field(default_factory=dict)
+    # rel path → why a .packsyncignore rule left the file out (never loaded)
+    ignored: dict[str, str] = field(default_factory=dict)
+    # why a base .packsyncignore rule left the whole pack out (None: it is read)
+    ignored_pack: str | None = None
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from packsync.core.diagnostics import Diagnostic, error, has_errors
 from packsync.core.results import PackResult, WorkflowResult
 from packsync.core.storable import plain_json, unstorable
+from packsync.pipeline.ignore import ignored_pack_message, ignored_registered
 from packsync.pipeline.links import ActionLink
 from packsync.pipeline.load import LoadedPack
 from packsync.pipeline.model import ParsedWorkflow, ScannedPack, file_ref
@@ -321,6 +322,7 @@ def plan_pack(
 
     error_rows = _pack_level_error_rows(registered, loaded, opts)
     results = _workflow_changes(plan, registered, loaded, opts, error_rows)
+    _keep_ignored(registered, loaded, opts, results, error_rows)
 
     meta_problem = _meta_problem(loaded, pack_file_display) or _pack_row_problem(
         registered, loaded, opts, pack_file_display
@@ -354,7 +356,7 @@ def plan_pack(
         return plan
 
     for path, row in sorted(registered.file_rows().items()):
-        if path not in loaded.present_paths:
+        if path not in loaded.present_paths and path not in results:
             results[path] = WorkflowResult(row.ref, path, "deleted", row.id)
             plan.delete_ids.append(row.id)
     plan.delete_ids.extend(registered.stale_ids())
@@ -371,6 +373,36 @@ def plan_pack(
     result.outcome = "errors" if failing else "ok"
     _finish(plan, registered, results, error_rows)
     return plan
+
+
+def _keep_ignored(
+    registered: RegisteredPack,
+    loaded: LoadedPack,
+    opts: PlanOptions,
+    results: dict[str, WorkflowResult],
+    error_rows: dict[str, ErrorRow],
+) -> None:
+    """A registered workflow whose file an ignore rule hides is not "gone":
+    it fails with `ignored-registered` and keeps its rows."""
+    for path, row in sorted(registered.file_rows().items()):
+        reason = loaded.ignored.get(path)
+        if reason is None or path in loaded.present_paths:
+            continue
+        diag = ignored_registered(f"{opts.pack_root}/{path}", row.ref, reason)
+        results[path] = WorkflowResult(row.ref, path, "failed", row.id, errors=[diag])
+        error_rows[path] = ErrorRow(path, row.ref, [diag.to_dict()])
+
+
+def ignored_pack(registered: RegisteredPack, reason: str, opts: PlanOptions) -> PackResult:
+    """A base rule leaves the whole pack folder out: nothing to do when nothing of
+    this group is registered; otherwise a refusal that keeps every row (no writes)."""
+    result = PackResult(pack_ref=registered.ref, message=f"ignored ({reason})")
+    mine = registered.owner in (None, opts.sync_group)
+    if mine and (registered.registered or registered.file_rows()):
+        result.outcome = "refused"
+        result.message = ignored_pack_message(reason)
+        result.diagnostics.append(error(opts.pack_root, "ignored-registered", result.message))
+    return result
 
 
 def _is_workflow_path(path: str) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from packsync.core.diagnostics import Diagnostic, error
 from packsync.core.refs import PACK_REF, PACK_REF_CODE, pack_ref_message
 from packsync.core.text import printable
+from packsync.pipeline.ignore import IGNORE_FILE, PackIgnore, Rules, parse_rules
 from packsync.pipeline.model import FileKind, ScannedPack, ScanResult, SourceFile, content_hash
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -197,6 +198,7 @@ class _PackReader:
         self.pack = ScannedPack(ref=ref, root=self.logical_root, pack_file=None)
         self.folders: dict[str, int] = {}  # sub-folder → descriptor held for the read
         self.where = str(self.logical_root)  # the folder a refusal is reported on
+        self.ignore = PackIgnore(ref)
 
     def display(self, rel: str) -> str:
         return str(self.logical_root / rel)
@@ -227,6 +229,10 @@ class _PackReader:
         for n in [] if fd is None else _list_fd(fd):
             if not n.endswith(YAML_SUFFIXES) or is_hidden(n):
                 continue
+            reason = self.ignore.reason(f"{sub}/{n}")
+            if reason is not None:
+                self.pack.ignored[f"{sub}/{n}"] = reason
+                continue
             problem = _file_name_problem(n)
             if problem is not None:
                 self.pack.diagnostics.append(
@@ -248,6 +254,10 @@ class _PackReader:
         try:
             try:
                 self._open_folders()
+                self._read_rules()
+                if self.ignore.pack_reason() is not None:
+                    self.pack.ignored_pack = self.ignore.pack_reason()
+                    return self.pack
                 return self._scan()
             finally:
                 for fd in self.folders.values():
@@ -280,6 +290,40 @@ class _PackReader:
             fd = _open_dir(name, dir_fd=parent_fd)
             if fd is not None:
                 self.folders[sub] = fd
+
+    def _read_rules(self) -> None:
+        """The base's and the pack's .packsyncignore. One that exists but cannot
+        be read (too large, escaping link, not UTF-8) puts the pack in error:
+        files it would leave out must not be registered meanwhile."""
+        base = self._rules(Path(self.real_base), self.base_fd, self.base_dir / IGNORE_FILE)
+        self.ignore = PackIgnore(self.ref, base)
+        if self.ignore.pack_reason() is None:
+            pack = self._rules(self.real_root, self.folders[""], self.logical_root / IGNORE_FILE)
+            self.ignore = PackIgnore(self.ref, base, pack)
+
+    def _rules(self, real_dir: Path, dir_fd: int | None, shown: Path) -> Rules | None:
+        try:
+            if dir_fd is None:
+                os.lstat(real_dir / IGNORE_FILE)
+            else:
+                os.stat(IGNORE_FILE, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            pass  # there but not reachable: the read says why
+        self.where = str(shown)
+        try:
+            content = _read_regular(real_dir / IGNORE_FILE, self.real_base, self.max_size)
+        except FileNotFoundError:
+            raise _Changed from None  # seen, then gone
+        try:
+            return parse_rules(content, str(shown))
+        except UnicodeDecodeError:
+            raise _Refused(
+                "unreadable-ignore-file",
+                "the ignore file is not UTF-8 text; fix it (the pack is held meanwhile: "
+                "nothing new is registered, nothing is deleted)",
+            ) from None
 
     def _has_pack_file(self) -> bool:
         try:

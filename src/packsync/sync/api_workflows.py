@@ -31,8 +31,8 @@ from packsync.db import queries, reads
 from packsync.pipeline.catalog import CatalogCache
 from packsync.pipeline.model import HostCatalog, ParsedWorkflow
 from packsync.pipeline.parse import validate_definition
+from packsync.pipeline.rows import companion_entrypoint
 from packsync.sync.history import Recording, baseline, record
-from packsync.sync.register import companion_entrypoint
 
 log = structlog.get_logger(__name__)
 

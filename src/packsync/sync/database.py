@@ -10,7 +10,12 @@ from contextlib import asynccontextmanager
 
 from packsync.config import Settings
 from packsync.db.connection import DatabaseUnavailable, create_pool, is_connection_error
-from packsync.db.migrate import AttuneSchemaError, migrate
+from packsync.db.migrate import (
+    AttuneSchemaError,
+    existing_attune_tables,
+    migrate,
+    pending_migrations,
+)
 from packsync.sync.service import SyncService
 
 
@@ -28,6 +33,18 @@ async def open_service(
         await pool.close()
 
 
+async def not_ready(service: SyncService) -> list[str]:
+    """What the database lacks before a read-only run (pending migrations,
+    Attune's tables); empty when ready."""
+    settings = service.settings
+    async with service.pool.acquire() as conn:
+        pending = await pending_migrations(conn, settings.state_schema)
+        tables = await existing_attune_tables(conn, settings.db_schema)
+    if pending:
+        return pending
+    return [] if len(tables) >= 3 else [f"{settings.db_schema}: Attune's tables"]
+
+
 async def apply_migrations(service: SyncService) -> list[str]:
     """Bring packsync's schemas up to date; the names of the migrations applied."""
     settings = service.settings
@@ -39,5 +56,6 @@ __all__ = [
     "DatabaseUnavailable",
     "apply_migrations",
     "is_connection_error",
+    "not_ready",
     "open_service",
 ]

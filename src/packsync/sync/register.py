@@ -11,14 +11,17 @@ workflows costs a handful of round trips, never one per row.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 
 from packsync.core.diagnostics import error
+from packsync.core.results import PackResult
 from packsync.db import queries
 from packsync.pipeline.model import ParsedWorkflow
 from packsync.pipeline.plan import Plan, RegisteredPack, RegisteredWorkflow
+from packsync.pipeline.rows import action_columns, workflow_columns
 from packsync.sync.history import Recording, baseline
 from packsync.sync.history import record as record_versions
 
@@ -40,63 +43,6 @@ async def read_registered(conn: asyncpg.Connection, ref: str) -> RegisteredPack:
         taken=set(state["taken"]),
         errors=state["errors"],
     )
-
-
-def companion_entrypoint(ref: str, pack_ref: str) -> str:
-    """Attune's registrar: `workflows/<name>.workflow.yaml`, name = the ref
-    without its pack prefix (the file stem when ref = `<pack>.<stem>`)."""
-    return f"workflows/{ref.removeprefix(pack_ref + '.')}.workflow.yaml"
-
-
-def workflow_columns(wf: ParsedWorkflow, plan: Plan) -> dict[str, Any]:
-    """workflow_definition's columns for a workflow. An action-linked one takes
-    what its file leaves out from the action YAML, as Attune's pack loader does
-    (schemas: the action YAML's first)."""
-    link = plan.links.get(wf.file_path)
-    name = wf.ref.rsplit(".", 1)[-1]
-    cols: dict[str, Any] = {
-        "ref": wf.ref,
-        "label": wf.label or name,
-        "description": wf.description,
-        "version": wf.version or "",
-        "param_schema": wf.param_schema,
-        "out_schema": wf.out_schema,
-        "tags": [str(t) for t in wf.tags],
-    }
-    if link is not None:
-        cols["label"] = wf.label or link.label
-        if wf.description is None:
-            cols["description"] = link.description or ""
-        if link.param_schema is not None:
-            cols["param_schema"] = link.param_schema
-        if link.out_schema is not None:
-            cols["out_schema"] = link.out_schema
-        cols["tags"] = cols["tags"] or list(link.tags)
-    return cols
-
-
-def action_columns(wf: ParsedWorkflow, plan: Plan, pack_ref: str) -> dict[str, Any]:
-    """The action row beside a workflow: the companion action of Attune's
-    registrar, or the action an action YAML defines (pack loader)."""
-    link = plan.links.get(wf.file_path)
-    if link is not None:
-        return {
-            "ref": link.ref,
-            "label": link.label,
-            "description": link.description,
-            "entrypoint": link.entrypoint,
-            "param_schema": link.param_schema,
-            "out_schema": link.out_schema,
-        }
-    cols = workflow_columns(wf, plan)
-    return {
-        "ref": wf.ref,
-        "label": cols["label"],
-        "description": cols["description"],
-        "entrypoint": companion_entrypoint(wf.ref, pack_ref),
-        "param_schema": cols["param_schema"],
-        "out_schema": cols["out_schema"],
-    }
 
 
 def _workflow_arrays(rows: list[dict[str, Any]], wfs: list[ParsedWorkflow]) -> list[list[Any]]:
@@ -211,6 +157,14 @@ async def _write_workflows(
         [plan.link_hash(w) for w in written],
         [w.enabled for w in written],
     )
+    settle_written(result, ids, ref)
+    return [ids[w.ref] for w in written]
+
+
+def settle_written(result: PackResult, ids: Mapping[str, int | None], pack_ref: str) -> None:
+    """After the upserts: a created or updated workflow whose ref got no row
+    (another pack, the API or Attune holds that ref) fails with ref-conflict;
+    the others get their row id. Shared with the dry run (preview.py)."""
     for wr in result.workflows:
         if wr.change in ("created", "updated"):
             if wr.ref in ids:
@@ -219,7 +173,7 @@ async def _write_workflows(
                 wr.change = "failed"
                 wr.errors.append(
                     error(
-                        wr.file_path or ref,
+                        wr.file_path or pack_ref,
                         "ref-conflict",
                         f"workflow ref '{wr.ref}' is already registered by another pack, "
                         "through the API or by Attune itself",
@@ -227,7 +181,6 @@ async def _write_workflows(
                 )
     if result.failed and result.outcome == "ok":
         result.outcome = "errors"
-    return [ids[w.ref] for w in written]
 
 
 async def _write_actions(

@@ -16,9 +16,10 @@ every 5 minutes adds one row, not one per pack.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,7 @@ from packsync.pipeline.plan import (
     Plan,
     PlanOptions,
     RegisteredPack,
+    ignored_pack,
     plan_pack,
     plan_removed,
     unchanged_pack,
@@ -70,6 +72,8 @@ _log = structlog.get_logger()
 _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 # Seconds a single-pack sync may reuse the last read of Attune's action refs.
 _REGISTERED_ACTIONS_TTL = 2.0
+# A dry run's look at each pack's plan, inside its read-only transaction.
+Preview = Callable[[asyncpg.Connection, RegisteredPack, Plan], Awaitable[None]]
 
 
 class SyncService(WorkflowStore):
@@ -94,6 +98,21 @@ class SyncService(WorkflowStore):
         self._registered_actions_at: float | None = None
         # The daemon's leader lease: writes commit only while it holds (fencing.py).
         self.fence: TokenSource | None = None
+        # Set on a dry-run twin (`planner`): plans are shown to it, never applied.
+        self._preview: Preview | None = None
+
+    def planner(self, preview: Preview) -> SyncService:
+        """A twin whose syncs run the same lock, load, plan and guard steps in
+        read-only transactions and hand each plan to `preview` instead of
+        applying it; it records no sync_run and logs no sync. It has its own
+        copy of the guard (a plan never starts a mass-delete grace period) and
+        its own catalog (no state shared with the daemon's worker threads)."""
+        twin = copy.copy(self)
+        twin._guard = copy.copy(self._guard)
+        twin._catalog = CatalogCache(self.settings.packs_base_dir)
+        twin.fence = None
+        twin._preview = preview
+        return twin
 
     async def _read_registered_actions(self, *, fresh: bool) -> None:
         now = time.monotonic()
@@ -127,7 +146,8 @@ class SyncService(WorkflowStore):
             synced.counts(),
             synced.version_ids,
         )
-        _log_result(synced, trigger, time.monotonic() - clock)
+        if self._preview is None:
+            _log_result(synced, trigger, time.monotonic() - clock)
         return synced
 
     async def sync_all(
@@ -196,6 +216,7 @@ class SyncService(WorkflowStore):
             report.refused_reason = report.refused_reason or next(
                 (p.message for p in report.packs if p.outcome == "refused" and p.message), None
             )
+        if report.refused_deletes and self._preview is None:
             _log.warning(
                 "deletion guard refused to remove packs",
                 reason=report.refused_reason or BASE_MISSING,
@@ -216,11 +237,14 @@ class SyncService(WorkflowStore):
             report.totals,
             [v for p in report.packs for v in p.version_ids],
         )
-        _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
+        if self._preview is None:
+            _log.info(
+                "sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals
+            )
         return report
 
-    @staticmethod
     def _report_one(
+        self,
         report: SyncReport,
         result: PackResult,
         trigger: str,
@@ -228,7 +252,8 @@ class SyncService(WorkflowStore):
         progress: Callable[[PackResult], None] | None,
     ) -> None:
         report.packs.append(result)
-        if result.changed or result.outcome not in ("ok", "removed"):
+        logged = result.changed or result.outcome not in ("ok", "removed")
+        if logged and self._preview is None:
             _log_result(result, trigger, time.monotonic() - clock)
         if result.outcome == "refused":
             report.refused_deletes.append(result.pack_ref)
@@ -302,6 +327,8 @@ class SyncService(WorkflowStore):
         if scanned is None:
             return None
         opts = self._plan_options(ref)
+        if scanned.ignored_pack is not None:
+            return ignored_pack(registered, scanned.ignored_pack, opts)
         unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
         if unchanged is not None:
             return unchanged
@@ -380,7 +407,8 @@ class SyncService(WorkflowStore):
         self, ref: str, *, trigger: str, removal: _Removal | None
     ) -> PackResult | None:
         opts = self._plan_options(ref)
-        async with self.pool.acquire() as conn, conn.transaction():
+        dry = self._preview is not None
+        async with self.pool.acquire() as conn, conn.transaction(readonly=dry):
             timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
             await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
@@ -409,7 +437,9 @@ class SyncService(WorkflowStore):
                 plan = plan_removed(registered, opts, refused=refusal)
             else:
                 plan = prepared
-            if not plan.writes_nothing:
+            if self._preview is not None:
+                await self._preview(conn, registered, plan)
+            elif not plan.writes_nothing:
                 history = await self._recording(plan, trigger, opts.storage_path)
                 await apply_plan(conn, plan, sync_group=self.settings.sync_group, history=history)
                 if self.fence is not None:
@@ -474,6 +504,8 @@ class SyncService(WorkflowStore):
     ) -> None:
         """One history row, linked to the definition versions the run wrote,
         and the group's history pruned, in one round trip."""
+        if self._preview is not None:
+            return  # a dry run leaves no trace
         async with self.pool.acquire() as conn:
             await conn.execute(
                 queries.RECORD_SYNC_RUN,

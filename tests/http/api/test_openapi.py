@@ -16,6 +16,7 @@ EXPECTED = {
     ("delete", "/api/v1/workflows/{ref}"),
     ("get", "/api/v1/packs/{ref}/workflows"),
     ("post", "/api/v1/packs/{ref}/workflows/sync"),
+    ("post", "/api/v1/packs/{ref}/workflows/plan"),
     ("post", "/api/v1/packs/{ref}/workflows/validate"),
     ("get", "/api/v1/workflows/{ref}/versions"),
     ("get", "/api/v1/workflows/{ref}/versions/{version}"),

@@ -96,8 +96,8 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     print(f"schemathesis: {stats['calls']} calls in {elapsed:.1f} s")
     for key, n in sorted(stats["statuses"].items()):
         print(f"  {key}: {n}")
-    assert stats["operations"] == 11
-    assert stats["calls"] >= 11 * 2  # every operation exercised in both modes
+    assert stats["operations"] == 12
+    assert stats["calls"] >= 12 * 2  # every operation exercised in both modes
     # the run reached real handlers, not just the validation layer
     statuses = stats["statuses"]
     for ok in (
@@ -106,6 +106,7 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         "GET /api/v1/packs/{ref}/workflows 200",
         "POST /api/v1/workflows 201",
         "POST /api/v1/packs/{ref}/workflows/sync 200",
+        "POST /api/v1/packs/{ref}/workflows/plan 200",
         "POST /api/v1/packs/{ref}/workflows/validate 200",
         "GET /api/v1/workflows/{ref}/versions 200",
     ):

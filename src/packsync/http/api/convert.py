@@ -18,13 +18,16 @@ from packsync.core.diagnostics import Diagnostic, Severity
 from packsync.core.results import PackResult
 from packsync.http.api.models import (
     DiagnosticModel,
+    PackPlanResult,
     PackSyncResult,
     PackValidationResult,
+    PlannedWorkflow,
     WorkflowDetail,
     WorkflowSummary,
     WorkflowSyncResult,
 )
 from packsync.pipeline.load import LoadedPack
+from packsync.sync.preview import PlanReport
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -135,4 +138,48 @@ def pack_validation_result(loaded: LoadedPack, unreadable: int) -> PackValidatio
         errors=errors,
         warning_count=sum(1 for d in every if d.severity is Severity.WARNING),
         diagnostics=[diagnostic(d) for d in every],
+    )
+
+
+def pack_plan_result(plan: PlanReport) -> PackPlanResult:
+    """One pack's plan (`preview.plan_one`) as the API answers it."""
+    (result,) = plan.report.packs
+    preview = plan.preview(result.pack_ref)
+    rows: list[PlannedWorkflow] = []
+    for w in result.workflows:
+        found = plan.diff_of(result.pack_ref, w)
+        rows.append(
+            PlannedWorkflow(
+                ref=w.ref,
+                file_path=w.file_path,
+                change=w.change,
+                workflow_def_id=w.id,
+                definition_diff=found.definition if found else "",
+                action_diff=found.action if found else "",
+            )
+        )
+    rows += [
+        PlannedWorkflow(
+            ref=w.ref,
+            file_path=w.file_path,
+            change="refused",
+            workflow_def_id=w.id,
+            definition_diff="",
+            action_diff="",
+        )
+        for w in preview.refused
+    ]
+    return PackPlanResult(
+        pack_ref=result.pack_ref,
+        outcome=result.outcome,
+        changes_pending=plan.changes_pending,
+        pack_change=preview.pack_change,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        deleted=result.deleted,
+        failed=result.failed,
+        note=result.message,
+        workflows=rows,
+        diagnostics=[diagnostic(d) for d in _unique(result.problems())],
     )

@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from packsync.config import Settings
 from packsync.core.results import FailingFile, PackResult, WorkflowFilter
 from packsync.http.api.errors import ApiError
+from packsync.sync.service import SyncService
 
 
 class PackSyncer(Protocol):
@@ -99,6 +100,14 @@ def get_reader(request: Request) -> WorkflowReader:
         raise _unavailable("sync service")
     reader: WorkflowReader = service
     return reader
+
+
+def get_service(request: Request) -> SyncService:
+    """The SyncService itself: plans run on its dry-run twin (`planner`)."""
+    service = getattr(request.app.state, "sync_service", None)
+    if not isinstance(service, SyncService):
+        raise _unavailable("sync service")
+    return service
 
 
 def get_syncer(request: Request) -> PackSyncer:

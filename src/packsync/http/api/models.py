@@ -348,3 +348,54 @@ class PackValidationResponse(BaseModel):
 
     data: PackValidationResult = Field(description="The validation report.")
     message: str | None = _MESSAGE
+
+
+class PlannedWorkflow(BaseModel):
+    """One workflow in a plan: what the sync would do to it, and the diff."""
+
+    ref: str = Field(description="Ref of the workflow.")
+    file_path: str | None = Field(description="The file, relative to the pack folder.")
+    change: Literal["created", "updated", "unchanged", "deleted", "failed", "refused"] = Field(
+        description="What the sync would do: `created`, `updated`, `deleted`, `unchanged`, "
+        "`failed` (the file fails; a registered row keeps its last good version) or "
+        "`refused` (the deletion guard keeps the registered row)."
+    )
+    workflow_def_id: int | None = Field(description="Database id of the registered row, if any.")
+    definition_diff: str = Field(
+        description="Unified diff of the workflow_definition row as Attune stores it "
+        "(registered → planned); empty when it does not change."
+    )
+    action_diff: str = Field(
+        description="Unified diff of the action row beside it; empty when it does not change."
+    )
+
+
+class PackPlanResult(BaseModel):
+    """What a sync of one pack would do now, computed by the sync's own planning and
+    writing nothing."""
+
+    pack_ref: str = Field(description="The pack planned.")
+    outcome: str = Field(description="The outcome the sync would report (see PackSyncResult).")
+    changes_pending: bool = Field(
+        description="True when the sync would create, update or delete a workflow or the pack row."
+    )
+    pack_change: Literal["create", "update", "remove"] | None = Field(
+        description="What the sync would do to Attune's pack row, if anything."
+    )
+    created: int = Field(description="Workflows the sync would create.")
+    updated: int = Field(description="Workflows the sync would update.")
+    unchanged: int = Field(description="Workflows already registered as they are.")
+    deleted: int = Field(description="Workflows the sync would delete.")
+    failed: int = Field(
+        description="Files that fail (registered rows keep their last good version)."
+    )
+    note: str | None = Field(description="Why, when the outcome needs a reason (a refusal...).")
+    workflows: list[PlannedWorkflow] = Field(description="Every workflow of the plan, by file.")
+    diagnostics: list[DiagnosticModel] = Field(description="Every located diagnostic.")
+
+
+class PackPlanResponse(BaseModel):
+    """Envelope of a pack plan."""
+
+    data: PackPlanResult = Field(description="The plan.")
+    message: str | None = _MESSAGE

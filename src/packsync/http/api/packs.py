@@ -1,8 +1,9 @@
-"""/api/v1/packs/{ref}/...: a pack's workflows, sync now, validate (dry run).
+"""/api/v1/packs/{ref}/...: a pack's workflows, sync now, plan, validate (dry run).
 
 Sync goes through the daemon's `PackSyncer` so it is serialised with the
-watcher's syncs of the same pack; validation reads the pack from disk and
-writes nothing, so a standby answers it too.
+watcher's syncs of the same pack; plan runs the sync's own steps in a
+read-only transaction and validation reads the pack from disk: both write
+nothing, so a standby answers them too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from packsync.http.api.deps import (
     PackSyncer,
     WorkflowReader,
     get_reader,
+    get_service,
     get_settings,
     get_syncer,
     require_leader,
@@ -29,6 +31,7 @@ from packsync.http.api.deps import (
 )
 from packsync.http.api.errors import ApiError, responses
 from packsync.http.api.models import (
+    PackPlanResponse,
     PackSyncResponse,
     PackValidationResponse,
     PackValidationResult,
@@ -40,6 +43,8 @@ from packsync.pipeline.catalog import build_catalog
 from packsync.pipeline.load import load_pack
 from packsync.pipeline.model import ScanResult
 from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
+from packsync.sync.preview import plan_one
+from packsync.sync.service import SyncService
 
 router = APIRouter(tags=["packs"])
 
@@ -138,13 +143,7 @@ async def sync_pack(
     except BaseDirUnavailable as exc:
         raise _base_unavailable(exc) from None
     except asyncpg.LockNotAvailableError:
-        raise ApiError(
-            409,
-            "pack-busy",
-            f"another process holds the sync lock of pack '{ref}' (a CLI sync, another "
-            "daemon's transaction); retry later",
-            headers={"Retry-After": "10"},
-        ) from None
+        raise _pack_busy(ref) from None
     data = convert.pack_sync_result(result)
     audit(request, "sync", ref, outcome=data.outcome)
     message = (
@@ -154,6 +153,56 @@ async def sync_pack(
     if result.message:
         message += f"; {result.message}"
     return PackSyncResponse(data=data, message=message)
+
+
+def _pack_busy(ref: str) -> ApiError:
+    return ApiError(
+        409,
+        "pack-busy",
+        f"another process holds the sync lock of pack '{ref}' (a CLI sync, another "
+        "daemon's transaction); retry later",
+        headers={"Retry-After": "10"},
+    )
+
+
+@router.post(
+    "/packs/{ref}/workflows/plan",
+    response_model=PackPlanResponse,
+    summary="Plan a pack sync (dry run with diffs)",
+    description="What `POST .../sync` would do now, computed by the sync's own steps (pack "
+    "lock, load, plan, deletion guard) in a read-only transaction: per workflow `created`, "
+    "`updated`, `deleted`, `unchanged`, `failed` or `refused`, with unified diffs of the "
+    "workflow_definition and action rows in the form Attune stores. Writes nothing, so "
+    "standbys answer it too. 404 when the pack is neither on disk nor registered; 409 "
+    "`pack-busy` when another process held the pack's sync lock longer than "
+    "`pack_lock_timeout_seconds`.",
+    responses=responses(400, 404, 409, 422, 503),
+)
+async def plan_pack(
+    ref: str = PackPath,
+    settings: Settings = Depends(get_settings),  # noqa: B008
+    service: SyncService = Depends(get_service),  # noqa: B008
+) -> PackPlanResponse:
+    _check_ref(ref)
+    on_disk = await asyncio.to_thread(_folder_exists, settings, ref)
+    if not on_disk and not await service.pack_registered(ref):
+        raise ApiError(
+            404,
+            "pack-not-found",
+            f"pack '{ref}' has no folder in {settings.packs_base_dir} and is not registered",
+        )
+    try:
+        plan = await plan_one(service, ref)
+    except asyncpg.LockNotAvailableError:
+        raise _pack_busy(ref) from None
+    data = convert.pack_plan_result(plan)
+    verdict = "changes pending" if data.changes_pending else "nothing to do"
+    message = (
+        f"pack '{ref}' plan ({data.outcome}, {verdict}): {data.created} to create, "
+        f"{data.updated} to update, {data.deleted} to delete, {data.unchanged} unchanged, "
+        f"{data.failed} failing"
+    )
+    return PackPlanResponse(data=data, message=message)
 
 
 def _validate_from_disk(settings: Settings, ref: str) -> PackValidationResult | None:
