@@ -77,7 +77,7 @@ Sources, lowest to highest priority:
 1. defaults (below);
 2. systemd credentials: a file named after the setting in
    `$CREDENTIALS_DIRECTORY` ({", ".join(f"`{n}`" for n in CREDENTIAL_SETTINGS)}; see
-   `systemd/packsync.sync.service`, `LoadCredential=`); an empty file counts as unset;
+   `systemd/packsync.service`, `LoadCredential=`); an empty file counts as unset;
 3. a YAML config file: `--config FILE` or `{ENV_PREFIX}CONFIG_FILE`;
 4. environment variables `{ENV_PREFIX}<NAME>`, nested with `__`
    (`{ENV_PREFIX}HTTP__PORT`);

@@ -20,7 +20,7 @@ from tests.support.ops import DEPLOY, REPO, load_yaml, load_yaml_all, need_tool,
 
 K8S = DEPLOY / "kubernetes"
 KUSTOMIZATIONS = [K8S, K8S / "git-sync-standalone"]
-UNIT = REPO / "systemd" / "packsync.sync.service"
+UNIT = REPO / "systemd" / "packsync.service"
 COMPOSE = DEPLOY / "compose.yaml"
 CONTAINERFILE = DEPLOY / "Containerfile"
 INSTALL_PREFIX = "/opt/packsync"
@@ -199,7 +199,7 @@ def _installed_unit(tmp_path: Path) -> Path:
     if not (prefix / "bin" / "packsync").exists():
         pytest.skip(f"no packsync console script in {prefix}/bin (pip install -e . first)")
     text = UNIT.read_text(encoding="utf-8").replace(INSTALL_PREFIX, str(prefix))
-    path = tmp_path / "packsync.sync.service"
+    path = tmp_path / "packsync.service"
     path.write_text(text)
     return path
 
