@@ -62,14 +62,25 @@ class Daemon:
         self._ready_sent = False
         self._last_ping = 0.0
         self._rewatch_lock = asyncio.Lock()
+        # Built in dependency order: each part gets the bound methods of the
+        # parts built before it; the daemon's own methods close the loops.
+        self.elector = LeaderElector(
+            self._connect,
+            leader_lock_key(settings.db_schema, settings.sync_group),
+            on_change=self._on_leader,
+            on_connection=self._on_connection,
+            prepare=self._prepare_database,
+            schema=settings.db_schema,
+            sync_group=settings.sync_group,
+            lease_seconds=settings.leader_lease_seconds,
+        )
         self.syncer = PackSyncer(
             settings,
             self.state,
             migrate=migrate,
             should_stop=self._sweep_must_stop,
-            # a pack a sweep skipped as busy stays dirty (the sweep covered its marks)
-            on_busy=lambda ref: self.scheduler.mark(ref, "watch"),
-            fence=lambda: self.elector.token(),
+            on_busy=self._on_busy_pack,
+            fence=self.elector.token,
         )
         self.scheduler = SyncScheduler(
             quiet=settings.debounce_seconds,
@@ -78,20 +89,10 @@ class Daemon:
             run_full=self._run_full,
             is_transient=is_transient,
             is_busy=is_busy,
-            can_run=lambda: self.elector.is_leader and not self._stop.is_set(),
+            can_run=self._may_sync,
             on_db_state=self._on_db_state,
             on_pending=self.metrics.pending_packs.set,
             backoff=Backoff(cap=settings.retry_backoff_max_seconds),
-        )
-        self.elector = LeaderElector(
-            self._connect,
-            leader_lock_key(settings.db_schema, settings.sync_group),
-            on_change=self._on_leader,
-            on_connection=self._on_connection,
-            prepare=self.syncer.service,
-            schema=settings.db_schema,
-            sync_group=settings.sync_group,
-            lease_seconds=settings.leader_lease_seconds,
         )
         self.roots = RootTracker(settings.packs_base_dir)
         self.watcher: FsWatcher | None = None
@@ -291,6 +292,16 @@ class Daemon:
         return await connect(self.settings)
 
     # -- events ----------------------------------------------------------------
+    async def _prepare_database(self) -> None:
+        await self.syncer.service()
+
+    def _on_busy_pack(self, ref: str) -> None:
+        """A pack a sweep skipped as busy stays dirty (the sweep covered its marks)."""
+        self.scheduler.mark(ref, "watch")
+
+    def _may_sync(self) -> bool:
+        return self.elector.is_leader and not self._stop.is_set()
+
     def _on_fs_batch(self, batch: Batch) -> None:
         if batch.events:
             self.metrics.fs_events.inc(batch.events)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from packsync.core.diagnostics import Diagnostic
+from packsync.core.diagnostics import Diagnostic, error
 
 Change = Literal["created", "updated", "unchanged", "deleted", "failed"]
 # ok: pack synced, no failing file · errors: some files failed (last good rows kept)
@@ -68,6 +68,22 @@ class PackResult:
     message: str | None = None
     # workflow_version ids this sync appended (linked to its sync_run row)
     version_ids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def in_error(
+        cls,
+        ref: str,
+        where: str,
+        code: str,
+        message: str,
+        *,
+        outcome: Outcome = "pack-error",
+        note: str | None = None,
+    ) -> PackResult:
+        """A pack that was not synced, for one reason located at `where`."""
+        return cls(
+            pack_ref=ref, outcome=outcome, message=note, diagnostics=[error(where, code, message)]
+        )
 
     def _count(self, change: Change) -> int:
         return sum(1 for w in self.workflows if w.change == change)

@@ -127,9 +127,7 @@ class SyncService(WorkflowStore):
         check_trigger(trigger)
         if not PACK_REF.match(ref):
             # never a path: '../x' must not reach the filesystem or the tables
-            result = PackResult(pack_ref=ref, outcome="pack-error")
-            result.diagnostics.append(error(ref, PACK_REF_CODE, pack_ref_message(printable(ref))))
-            return result
+            return PackResult.in_error(ref, ref, PACK_REF_CODE, pack_ref_message(printable(ref)))
         started = datetime.now(UTC)
         clock = time.monotonic()
         await self._read_registered_actions(fresh=False)
@@ -376,32 +374,26 @@ class SyncService(WorkflowStore):
                 raise  # sync_pack: the caller retries (the daemon's scheduler) or reports
             # A sweep must not stall behind one pack another process keeps locked.
             _log.warning("pack is locked by another process; skipped", pack=ref)
-            result = PackResult(pack_ref=ref, outcome="pack-error")
-            result.diagnostics.append(
-                error(
-                    self._plan_options(ref).pack_root,
-                    "pack-busy",
-                    "another process held this pack's sync lock for more than "
-                    f"{self.settings.pack_lock_timeout_seconds:g} s "
-                    "(pack_lock_timeout_seconds); the pack was skipped, registered rows are kept",
-                )
+            return PackResult.in_error(
+                ref,
+                self._plan_options(ref).pack_root,
+                "pack-busy",
+                "another process held this pack's sync lock for more than "
+                f"{self.settings.pack_lock_timeout_seconds:g} s "
+                "(pack_lock_timeout_seconds); the pack was skipped, registered rows are kept",
             )
-            return result
         except asyncpg.PostgresError as exc:
             if is_connection_error(exc) or not _is_data_error(exc):
                 raise
             # The pack's transaction rolled back; one odd pack must not stop a sweep.
             _log.error("database refused the pack's rows", pack=ref, error=str(exc))
-            result = PackResult(pack_ref=ref, outcome="pack-error")
-            result.diagnostics.append(
-                error(
-                    self._plan_options(ref).pack_root,
-                    "database-error",
-                    f"the database refused this pack's rows ({exc.sqlstate}: {exc}); "
-                    "registered rows are kept",
-                )
+            return PackResult.in_error(
+                ref,
+                self._plan_options(ref).pack_root,
+                "database-error",
+                f"the database refused this pack's rows ({exc.sqlstate}: {exc}); "
+                "registered rows are kept",
             )
-            return result
 
     async def _sync_one_tx(
         self, ref: str, *, trigger: str, removal: _Removal | None
@@ -420,11 +412,14 @@ class SyncService(WorkflowStore):
             except BaseDirUnavailable as exc:
                 if removal is None:
                     return None  # mid-sweep: the end of the sweep refuses with the reason
-                result = PackResult(pack_ref=ref, outcome="refused", message=str(exc))
-                result.diagnostics.append(
-                    error(str(self.settings.packs_base_dir), "base-dir-unavailable", BASE_MISSING)
+                return PackResult.in_error(
+                    ref,
+                    str(self.settings.packs_base_dir),
+                    "base-dir-unavailable",
+                    BASE_MISSING,
+                    outcome="refused",
+                    note=str(exc),
                 )
-                return result
             except Exception as exc:  # a parser bug must not stop the sweep
                 _log.exception("internal error while loading pack", pack=ref)
                 return _internal_error(ref, opts.pack_root, exc)
@@ -555,16 +550,13 @@ def _has_rows(registered: RegisteredPack) -> bool:
 
 
 def _internal_error(ref: str, pack_root: str, exc: Exception) -> PackResult:
-    result = PackResult(pack_ref=ref, outcome="pack-error")
-    result.diagnostics.append(
-        error(
-            pack_root,
-            "internal-error",
-            f"packsync failed to load this pack ({type(exc).__name__}: {exc}); "
-            "registered rows are kept — please report this",
-        )
+    return PackResult.in_error(
+        ref,
+        pack_root,
+        "internal-error",
+        f"packsync failed to load this pack ({type(exc).__name__}: {exc}); "
+        "registered rows are kept — please report this",
     )
-    return result
 
 
 def _log_result(result: PackResult, trigger: str, duration: float) -> None:

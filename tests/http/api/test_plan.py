@@ -56,7 +56,7 @@ async def test_plan_of_an_unknown_or_malformed_pack(client: httpx.AsyncClient) -
     response = await client.post("/api/v1/packs/nowhere/workflows/plan")
     assert response.status_code == 404 and error_of(response)["code"] == "pack-not-found"
     response = await client.post("/api/v1/packs/Bad.Ref/workflows/plan")
-    assert response.status_code == 400 and error_of(response)["code"] == "invalid-pack-ref"
+    assert response.status_code == 400 and error_of(response)["code"] == "pack-ref-format"
 
 
 def test_plan_has_a_named_operation() -> None:

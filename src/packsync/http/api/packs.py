@@ -96,6 +96,18 @@ def _folder_exists(settings: Settings, ref: str) -> bool:
     return os.path.isdir(settings.packs_base_dir / ref)
 
 
+async def _require_known_pack(settings: Settings, reader: WorkflowReader, ref: str) -> None:
+    """A valid ref whose pack is on disk or registered; else 400 or 404."""
+    _check_ref(ref)
+    on_disk = await asyncio.to_thread(_folder_exists, settings, ref)
+    if not on_disk and not await reader.pack_registered(ref):
+        raise ApiError(
+            404,
+            "pack-not-found",
+            f"pack '{ref}' has no folder in {settings.packs_base_dir} and is not registered",
+        )
+
+
 @router.post(
     "/packs/{ref}/workflows/sync",
     response_model=PackSyncResponse,
@@ -117,14 +129,7 @@ async def sync_pack(
     reader: WorkflowReader = Depends(get_reader),  # noqa: B008
     syncer: PackSyncer = Depends(get_syncer),  # noqa: B008
 ) -> PackSyncResponse:
-    _check_ref(ref)
-    on_disk = await asyncio.to_thread(_folder_exists, settings, ref)
-    if not on_disk and not await reader.pack_registered(ref):
-        raise ApiError(
-            404,
-            "pack-not-found",
-            f"pack '{ref}' has no folder in {settings.packs_base_dir} and is not registered",
-        )
+    await _require_known_pack(settings, reader, ref)
     # Shielded: a client that gives up (or our own timeout) never cancels a
     # sync the scheduler already started; it finishes and is recorded.
     pending = asyncio.ensure_future(syncer.sync_now(ref))
@@ -183,14 +188,7 @@ async def plan_pack(
     settings: Settings = Depends(get_settings),  # noqa: B008
     service: SyncService = Depends(get_service),  # noqa: B008
 ) -> PackPlanResponse:
-    _check_ref(ref)
-    on_disk = await asyncio.to_thread(_folder_exists, settings, ref)
-    if not on_disk and not await service.pack_registered(ref):
-        raise ApiError(
-            404,
-            "pack-not-found",
-            f"pack '{ref}' has no folder in {settings.packs_base_dir} and is not registered",
-        )
+    await _require_known_pack(settings, service, ref)
     try:
         plan = await plan_one(service, ref)
     except asyncpg.LockNotAvailableError:
