@@ -5,11 +5,27 @@ loader accepts (tasks as list or map, legacy transitions, hyphenated keys,
 vars as a list of one-key maps, flat parameters) and rejects unknown keys.
 Graph rules (undefined targets, reachability...) are beyond JSON Schema:
 `packsync validate` checks them.
+
+Every object's keys are the validator's key tables (validate/structure.py),
+and integer ranges and enums are read from the checks in those tables: a key
+added to the validator without a schema entry fails at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from packsync.pipeline.validate.structure import (
+    DECISION_KEYS,
+    RETRY_KEYS,
+    TASK_KEYS,
+    TOP_KEYS,
+    TRANSITION_KEYS,
+    Check,
+    enum,
+    int_range,
+)
 
 SCHEMA_ID = "https://attune.dev/schemas/packsync/workflow.json"
 _TEMPLATE = {"type": "string", "pattern": r"\{\{"}
@@ -37,12 +53,28 @@ def _obj(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-def _int(lo: int, hi: int | None = None) -> dict[str, Any]:
-    """An integer literal: Attune reads these fields as u32/usize (no templates)."""
-    number: dict[str, Any] = {"type": "integer", "minimum": lo}
-    if hi is not None:
-        number["maximum"] = hi
+def _keys(table: Mapping[str, Check], props: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An object with exactly the validator's keys (its key table), so the
+    schema and `packsync validate` can never disagree on what a key is."""
+    missing, unknown = set(table) - set(props), set(props) - set(table)
+    if missing or unknown:
+        raise AssertionError(f"schema and key table differ: {sorted(missing)} {sorted(unknown)}")
+    return _obj({key: props[key] for key in table}, **extra)
+
+
+def _int(check: Check) -> dict[str, Any]:
+    """An integer literal, its range the validator's: Attune reads these fields as
+    u32/usize (no templates)."""
+    assert isinstance(check, int_range)
+    number: dict[str, Any] = {"type": "integer", "minimum": check.lo}
+    if check.hi is not None:
+        number["maximum"] = check.hi
     return number
+
+
+def _enum(check: Check, **extra: Any) -> dict[str, Any]:
+    assert isinstance(check, enum)
+    return {"enum": list(check.values), **extra}
 
 
 def _opt(schema: dict[str, Any]) -> dict[str, Any]:
@@ -72,18 +104,20 @@ def _defs() -> dict[str, Any]:
             },
         ]
     }
-    transition = _obj(
+    transition = _keys(
+        TRANSITION_KEYS,
         {
             "when": _opt({"type": "string"}),
             "publish": _ref("publish"),
             "do": names,
             "__chart_meta__": {},
-        }
+        },
     )
-    task = _obj(
+    task = _keys(
+        TASK_KEYS,
         {
             "name": {"type": "string", "minLength": 1},
-            "type": {"enum": ["action", "parallel", "workflow"], "default": "action"},
+            "type": _enum(TASK_KEYS["type"], default="action"),
             "action": _opt(
                 {
                     "type": "string",
@@ -94,10 +128,10 @@ def _defs() -> dict[str, Any]:
             "when": _opt({"type": "string"}),
             "with_items": _opt({"anyOf": [{"type": "array", "minItems": 1}, _TEMPLATE]}),
             # 0 is accepted only without with_items, as Attune does (validate says so)
-            "batch_size": _opt(_int(0, 1000)),
-            "concurrency": _opt(_int(0, 100)),
+            "batch_size": _opt(_int(TASK_KEYS["batch_size"])),
+            "concurrency": _opt(_int(TASK_KEYS["concurrency"])),
             "retry": _opt(_ref("retry")),
-            "timeout": _opt(_int(1)),
+            "timeout": _opt(_int(TASK_KEYS["timeout"])),
             "join": _opt({"anyOf": [{"const": "all"}, {"type": "integer", "minimum": 1}]}),
             "tasks": _opt(_ref("tasks")),
             "permission_set_refs": _opt(names),
@@ -113,7 +147,7 @@ def _defs() -> dict[str, Any]:
             "decision": {"type": "array", "items": _ref("decision")},
             "publish": _ref("publish"),
             "__chart_meta__": {"description": "editor metadata, kept as opaque data"},
-        }
+        },
     )
     return {
         "names": names,
@@ -126,19 +160,21 @@ def _defs() -> dict[str, Any]:
                 {"type": "array", "items": {"anyOf": [{"type": "string"}, transition]}},
             ]
         },
-        "decision": _obj(
+        "decision": _keys(
+            DECISION_KEYS,
             {
                 "when": {"type": "string"},
                 "next": {"type": "string"},
                 "default": {"type": ["string", "boolean"]},
-            }
+            },
         ),
-        "retry": _obj(
+        "retry": _keys(
+            RETRY_KEYS,
             {
-                "count": _int(1, 100),
-                "delay": _int(0),
-                "backoff": {"enum": ["constant", "linear", "exponential"]},
-                "max_delay": _opt(_int(0)),
+                "count": _int(RETRY_KEYS["count"]),
+                "delay": _int(RETRY_KEYS["delay"]),
+                "backoff": _enum(RETRY_KEYS["backoff"]),
+                "max_delay": _opt(_int(RETRY_KEYS["max_delay"])),
                 "on_error": _opt({"type": "string"}),
             },
             required=["count", "delay"],
@@ -165,7 +201,8 @@ def _defs() -> dict[str, Any]:
 
 def workflow_json_schema() -> dict[str, Any]:
     """The schema as a fresh dict (callers may mutate it)."""
-    top = _obj(
+    top = _keys(
+        TOP_KEYS,
         {
             "version": {
                 "type": ["string", "number"],
@@ -182,7 +219,7 @@ def workflow_json_schema() -> dict[str, Any]:
             "output_map": _opt(_ref("varsMap")),
             "tags": {"type": "array", "items": {"type": "string"}},
             "enabled": {"type": "boolean", "default": True},
-            "cancellation_policy": {"enum": ["allow_finish", "cancel_running"]},
+            "cancellation_policy": _enum(TOP_KEYS["cancellation_policy"]),
         },
         required=["version", "tasks"],
     )

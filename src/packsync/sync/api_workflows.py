@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -155,17 +156,7 @@ def locate(diagnostic: Diagnostic, origin: Mapping[str, str], display: str) -> D
         path = f"$.definition.{match.group(1)}{match.group(2)}"
     else:
         path = "$.definition" + (diagnostic.json_path or "$")[1:]
-    return Diagnostic(
-        file=display,
-        line=diagnostic.line,
-        column=diagnostic.column,
-        code=diagnostic.code,
-        severity=diagnostic.severity,
-        message=diagnostic.message,
-        json_path=path,
-        end_line=diagnostic.end_line,
-        end_column=diagnostic.end_column,
-    )
+    return dataclasses.replace(diagnostic, file=display, json_path=path)
 
 
 def definition_hash(definition: Any) -> str:

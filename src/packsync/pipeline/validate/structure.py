@@ -109,25 +109,36 @@ def list_of_maps(n: YNode) -> str | None:
     return "a list of mappings"
 
 
-def enum(*values: str) -> Check:
-    def check(n: YNode) -> str | None:
-        if _is_str(n) and _v(n) in values:
+@dataclass(frozen=True, slots=True)
+class enum:
+    """One of the given strings (the JSON Schema reads `values`)."""
+
+    values: tuple[str, ...]
+
+    def __init__(self, *values: str) -> None:
+        object.__setattr__(self, "values", values)
+
+    def __call__(self, n: YNode) -> str | None:
+        if _is_str(n) and _v(n) in self.values:
             return None
-        return "one of " + ", ".join(repr(v) for v in values)
-
-    return check
+        return "one of " + ", ".join(repr(v) for v in self.values)
 
 
-def int_range(lo: int, hi: int | None) -> Check:
-    """An integer literal: Attune reads these as u32/usize, so no '{{ }}' template."""
+@dataclass(frozen=True, slots=True)
+class int_range:
+    """An integer literal: Attune reads these as u32/usize, so no '{{ }}' template
+    (the JSON Schema reads `lo` and `hi`)."""
 
-    def check(n: YNode) -> str | None:
+    lo: int
+    hi: int | None
+
+    def __call__(self, n: YNode) -> str | None:
         v = _v(n)
-        if _is_int(n) and v >= lo and (hi is None or v <= hi):
+        if _is_int(n) and v >= self.lo and (self.hi is None or v <= self.hi):
             return None
-        return f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
-
-    return check
+        if self.hi is not None:
+            return f"an integer from {self.lo} to {self.hi}"
+        return f"an integer >= {self.lo}"
 
 
 def join_value(n: YNode) -> str | None:
