@@ -1,4 +1,4 @@
-"""A realistic packs corpus for the benchmarks: N packs × M workflows.
+"""A realistic packs corpus for the benchmarks: N packs x M workflows.
 
 Every workflow is ~1.5 KB of Attune-form YAML with 12 tasks (retries,
 templates, publish, fan-out and a join), and every pack has action files: a

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-
 from tests.bench import procs
 from tests.bench.benchdb import bench_database
 from tests.bench.corpus import Corpus, generate
@@ -193,7 +192,7 @@ def _rows() -> list[tuple[str, str, object]]:
 
 _DAEMON_ROWS = [
     ("daemon: edit → row beyond debounce, p50 / p95", "p95 ≤ 100 ms", "latency"),
-    ("daemon: storm 10 files × 60 packs, converged", "≤ max_wait + 1 s", "storm"),
+    ("daemon: storm 10 files x 60 packs, converged", "≤ max_wait + 1 s", "storm"),
     ("daemon: syncs per pack in the storm (max)", "≤ 2", "storm_syncs"),
     ("daemon: RSS after first sync / after edits", "≤ 150 MB; +≤ 5 %", "rss"),
     ("daemon: idle CPU", "≤ 0.5 %", "idle_cpu"),
