@@ -48,14 +48,18 @@ from packsync.pipeline.plan import (
     Plan,
     PlanOptions,
     RegisteredPack,
+    RegisteredWorkflow,
     plan_pack,
     plan_removed,
+    stamp_refresh,
     unchanged_pack,
+    unchanged_result,
 )
 from packsync.pipeline.register import apply_plan, read_registered
 from packsync.pipeline.scan import (
     PACK_REF,
     BaseDirUnavailable,
+    pack_stamps,
     printable,
     scan_pack,
 )
@@ -71,6 +75,9 @@ _log = structlog.get_logger()
 _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 # Seconds a single-pack sync may reuse the last read of Attune's action refs.
 _REGISTERED_ACTIONS_TTL = 2.0
+# Sweeps that read and hash every file whatever its stat stamp: the periodic
+# reconcile and the operator's SIGHUP, where content hashes are the truth.
+_HASHING_TRIGGERS = frozenset({"reconcile", "signal"})
 
 
 class SyncService(WorkflowStore):
@@ -165,12 +172,13 @@ class SyncService(WorkflowStore):
                     )
                 )
         self._catalog.forget()  # the sweep re-lists every pack it looks up
-        await self._read_registered_actions(fresh=True)
+        self._registered_actions_at = None  # read afresh when a pack is first loaded
         present = sorted(on_disk if only is None else on_disk & set(only))
         went: set[str] = set()  # folders that vanished while the sweep ran
+        stamped = {} if trigger in _HASHING_TRIGGERS else await self._unchanged_by_stamp(present)
         for ref in present:
             clock = time.monotonic()
-            result = await self._sync_one(ref, removal=None)
+            result = stamped.get(ref) or await self._sync_one(ref, removal=None)
             if result is None:
                 went.add(ref)
                 continue
@@ -212,6 +220,40 @@ class SyncService(WorkflowStore):
         await self._record_run(None, trigger, started, report.outcome, message, report.totals)
         _log.info("sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals)
         return report
+
+    async def _unchanged_by_stamp(self, refs: list[str]) -> dict[str, PackResult]:
+        """The packs of this sweep that need no read at all: their files' stat
+        stamp is the one recorded with their checksum, and nothing the database
+        holds (error rows, stale rows, the pack row) asks for a look. Read with
+        no lock: nothing is written for them, and a pack that changes after
+        this look is synced by the event (or sweep) that follows its change."""
+        if not self.settings.update_existing:
+            return {}
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(queries.STAMPED_PACKS, self.settings.sync_group)
+        wanted = set(refs)
+        rows = [
+            r
+            for r in rows
+            if r["ref"] in wanted and r["storage_path"] == self._plan_options(r["ref"]).storage_path
+        ]
+        if not rows:
+            return {}
+        stamps = await asyncio.to_thread(
+            pack_stamps,
+            self.settings.packs_base_dir,
+            [r["ref"] for r in rows],
+            max_file_size=self.settings.max_file_size,
+        )
+        out: dict[str, PackResult] = {}
+        for row in rows:
+            if stamps.get(row["ref"]) == row["stamp"]:
+                files = {
+                    path: RegisteredWorkflow(wid, ref, path, None, "file")
+                    for wid, ref, path in row["files"]
+                }
+                out[row["ref"]] = unchanged_result(row["ref"], files, [])
+        return out
 
     @staticmethod
     def _report_one(
@@ -282,7 +324,7 @@ class SyncService(WorkflowStore):
 
     def _load(
         self, ref: str, registered: RegisteredPack
-    ) -> tuple[LoadedPack, dict[str, ActionLink]] | PackResult | None:
+    ) -> tuple[LoadedPack, dict[str, ActionLink]] | Plan | PackResult | None:
         """Scan + parse one pack (blocking: runs in a worker thread). Returns
         None when the folder is gone, a PackResult when nothing changed, else
         the loaded pack and its action-linked workflows.
@@ -298,7 +340,8 @@ class SyncService(WorkflowStore):
         opts = self._plan_options(ref)
         unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
         if unchanged is not None:
-            return unchanged
+            stamp = stamp_refresh(registered, scanned)
+            return unchanged if stamp is None else Plan(result=unchanged, stamp=stamp)
         catalog = self._catalog.view(self._registered_actions)
         packs = catalog.actions_by_pack
         packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
@@ -371,6 +414,7 @@ class SyncService(WorkflowStore):
 
     async def _sync_one_tx(self, ref: str, *, removal: _Removal | None) -> PackResult | None:
         opts = self._plan_options(ref)
+        await self._read_registered_actions(fresh=False)  # a sweep's first pack reads them
         async with self.pool.acquire() as conn, conn.transaction():
             timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
             await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")

@@ -40,6 +40,7 @@ class LoadedPack:
     present_paths: set[str] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checksum: str = ""
+    stamp: str | None = None  # the scan's stat stamp (ScannedPack.stamp)
 
     @property
     def all_diagnostics(self) -> list[Diagnostic]:
@@ -169,6 +170,7 @@ def load_pack(
         meta=None,
         diagnostics=list(scanned.diagnostics),
         checksum=pack_checksum(scanned),
+        stamp=scanned.stamp,
     )
     if scanned.pack_file is not None:
         loaded.meta, diags = parse_pack_meta(scanned.pack_file)

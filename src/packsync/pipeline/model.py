@@ -75,6 +75,8 @@ class ScannedPack:
     # not a regular file, escaping symlink...). They are "present but failing":
     # never a reason to delete the registered row.
     unreadable_workflows: dict[str, str] = field(default_factory=dict)
+    # the files' stat stamp taken before the read (scan.py); None: always read
+    stamp: str | None = None
 
 
 @dataclass(slots=True)
