@@ -119,7 +119,14 @@ def _check(run: procs.Run, what: str) -> procs.Run:
 
 
 def measure_size(
-    workflows: int, per_pack: int, url: str, work: Path, *, daemon: bool = False, **opts: float
+    workflows: int,
+    per_pack: int,
+    url: str,
+    work: Path,
+    *,
+    daemon: bool = False,
+    skip: frozenset[str] = frozenset(),
+    **opts: float,
 ) -> SizeResult:
     packs = max(1, workflows // per_pack)
     base = work / f"packs{workflows}"
@@ -131,7 +138,9 @@ def measure_size(
     result = SizeResult(workflows=corpus.workflows, packs=packs)
     try:
         result.floor = _check(procs.python(procs.FLOOR, str(base)), "floor")
-        result.naive = _check(procs.python(procs.NAIVE, str(base), url, f"{schema}_naive"), "naive")
+        if "naive" not in skip:
+            naive = procs.python(procs.NAIVE, str(base), url, f"{schema}_naive")
+            result.naive = _check(naive, "naive")
         # Files written within scan.RACY_NS of a sync get no stat stamp (and
         # the next sync records it): a no-op is measured on settled files.
         time.sleep(max(0.0, RACY_NS / 1e9 + 0.1 - (time.monotonic() - written)))
@@ -141,7 +150,8 @@ def measure_size(
         result.noop = _check(packsync("sync", env=env), "no-op sync")
         result.noop_writes = counter(url, _WRITES, schemas) - before
         result.noop_history = counter(url, _HISTORY, schemas) - history
-        result.validate = _check(packsync("validate", env=env), "validate")
+        if "validate" not in skip:
+            result.validate = _check(packsync("validate", env=env), "validate")
         if daemon:
             from tests.bench.daemon import measure_daemon
 
@@ -233,9 +243,16 @@ def machine() -> str:
 
 
 def bench(
-    sizes: list[int], per_pack: int, url: str, work: Path, *, daemon: bool = False, **opts: float
+    sizes: list[int],
+    per_pack: int,
+    url: str,
+    work: Path,
+    *,
+    daemon: bool = False,
+    skip: frozenset[str] = frozenset(),
+    **opts: float,
 ) -> list[SizeResult]:
-    return [measure_size(n, per_pack, url, work, daemon=daemon, **opts) for n in sizes]
+    return [measure_size(n, per_pack, url, work, daemon=daemon, skip=skip, **opts) for n in sizes]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -246,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--daemon", action="store_true", help="daemon latency/storm/idle rows")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--edits", type=int, default=30)
+    parser.add_argument("--skip", default="", help="measures to leave out: naive,validate")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.huge:
@@ -259,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
                 url,
                 work,
                 daemon=args.daemon,
+                skip=frozenset(args.skip.split(",")),
                 idle_seconds=args.idle_seconds,
                 edits=args.edits,
             )

@@ -23,7 +23,6 @@ from packsync.cli import exitcodes
 from packsync.cli.output import Progress, join_tags, print_json, table, to_jsonable
 from packsync.config import Settings
 from packsync.diagnostics import Diagnostic
-from packsync.pipeline.check import check_targets
 from packsync.pipeline.scan import list_pack_refs
 
 
@@ -83,6 +82,8 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace, settings: Settings) -> int:
+    from packsync.pipeline.check import check_targets
+
     bar: Progress | None = None
 
     def step(ref: str, total: int) -> None:

@@ -24,8 +24,29 @@ from packsync.pipeline.model import (
     SourceFile,
     file_ref,
 )
-from packsync.pipeline.parse import parse_action_meta, parse_pack_meta, parse_workflow
 from packsync.pipeline.scan import PACK_REF, WORKFLOW_DIRS, YAML_SUFFIXES, is_hidden
+
+
+# The parser and its validators load on first use: a sweep that finds every
+# pack unchanged (and `sync`'s start-up) never imports them.
+def parse_workflow(
+    source: SourceFile, catalog: HostCatalog, action: ActionMeta | None = None
+) -> ParsedWorkflow:
+    from packsync.pipeline.parse import parse_workflow as parse
+
+    return parse(source, catalog, action)
+
+
+def parse_action_meta(source: SourceFile) -> tuple[ActionMeta | None, list[Diagnostic]]:
+    from packsync.pipeline.parse import parse_action_meta as parse
+
+    return parse(source)
+
+
+def parse_pack_meta(source: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]]:
+    from packsync.pipeline.parse import parse_pack_meta as parse
+
+    return parse(source)
 
 
 @dataclass(slots=True)
