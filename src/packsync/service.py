@@ -40,9 +40,16 @@ from packsync.guard import (
     deletable,
     probe_base,
 )
+from packsync.pipeline import preload
 from packsync.pipeline.catalog import CatalogCache
 from packsync.pipeline.links import ActionLink, action_links
-from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
+from packsync.pipeline.load import (
+    LoadedPack,
+    load_pack,
+    pack_actions,
+    pack_checksum,
+    parse_workflow,
+)
 from packsync.pipeline.plan import (
     NOT_FOUND,
     Plan,
@@ -55,6 +62,7 @@ from packsync.pipeline.plan import (
     unchanged_pack,
     unchanged_result,
 )
+from packsync.pipeline.preload import ParsedCache, Preloader, cached_parser
 from packsync.pipeline.register import apply_plan, read_registered
 from packsync.pipeline.scan import (
     PACK_REF,
@@ -102,6 +110,8 @@ class SyncService(WorkflowStore):
         self._registered_actions_at: float | None = None
         # The daemon's leader lease: writes commit only while it holds (fencing.py).
         self.fence: TokenSource | None = None
+        # A sweep with many packs to load parses ahead in worker processes.
+        self._preloader: Preloader | None = None
 
     async def _read_registered_actions(self, *, fresh: bool) -> None:
         now = time.monotonic()
@@ -176,13 +186,17 @@ class SyncService(WorkflowStore):
         present = sorted(on_disk if only is None else on_disk & set(only))
         went: set[str] = set()  # folders that vanished while the sweep ran
         stamped = {} if trigger in _HASHING_TRIGGERS else await self._unchanged_by_stamp(present)
-        for ref in present:
-            clock = time.monotonic()
-            result = stamped.get(ref) or await self._sync_one(ref, removal=None)
-            if result is None:
-                went.add(ref)
-                continue
-            self._report_one(report, result, trigger, clock, progress)
+        await self._start_preloader([ref for ref in present if ref not in stamped])
+        try:
+            for ref in present:
+                clock = time.monotonic()
+                result = stamped.get(ref) or await self._sync_one(ref, removal=None)
+                if result is None:
+                    went.add(ref)
+                    continue
+                self._report_one(report, result, trigger, clock, progress)
+        finally:
+            await self._stop_preloader()
         gone, removal = await self._decide_removals(start, on_disk - went, allow_mass_delete)
         wanted = gone | went
         if only is not None:
@@ -255,6 +269,36 @@ class SyncService(WorkflowStore):
                 out[row["ref"]] = unchanged_result(row["ref"], files, [])
         return out
 
+    async def _start_preloader(self, refs: list[str]) -> None:
+        workers = preload.worker_count()
+        if len(refs) < preload.MIN_PACKS or workers < 2:
+            return
+        await self._read_registered_actions(fresh=True)  # the workers' snapshot
+        self._preloader = Preloader(
+            self.settings.packs_base_dir,
+            refs,
+            self._registered_actions,
+            max_file_size=self.settings.max_file_size,
+            workers=workers,
+        )
+
+    async def _stop_preloader(self) -> None:
+        preloader, self._preloader = self._preloader, None
+        if preloader is not None:
+            await asyncio.to_thread(preloader.close)
+
+    async def _parsed_ahead(self, ref: str) -> ParsedCache:
+        """What the pool parsed of this pack, if it was handed one (a worker
+        that failed costs its parses, nothing else)."""
+        future = None if self._preloader is None else self._preloader.take(ref)
+        if future is None:
+            return {}
+        try:
+            return await asyncio.wrap_future(future)
+        except Exception as exc:
+            _log.warning("parsing ahead failed; parsing inline", pack=ref, error=repr(exc))
+            return {}
+
     @staticmethod
     def _report_one(
         report: SyncReport,
@@ -308,12 +352,12 @@ class SyncService(WorkflowStore):
         )
 
     def _load_and_plan(
-        self, ref: str, registered: RegisteredPack, opts: PlanOptions
+        self, ref: str, registered: RegisteredPack, opts: PlanOptions, ahead: ParsedCache
     ) -> Plan | PackResult | None:
         """`_load`, then `plan_pack`, both in the worker thread: CPU work that
         grows with the pack never runs on the event loop. A planning error is
         raised as `_PlanBug` so the caller does not mistake it for a load error."""
-        found = self._load(ref, registered)
+        found = self._load(ref, registered, ahead)
         if not isinstance(found, tuple):
             return found
         loaded, links = found
@@ -323,7 +367,7 @@ class SyncService(WorkflowStore):
             raise _PlanBug(exc) from exc
 
     def _load(
-        self, ref: str, registered: RegisteredPack
+        self, ref: str, registered: RegisteredPack, ahead: ParsedCache
     ) -> tuple[LoadedPack, dict[str, ActionLink]] | Plan | PackResult | None:
         """Scan + parse one pack (blocking: runs in a worker thread). Returns
         None when the folder is gone, a PackResult when nothing changed, else
@@ -346,7 +390,8 @@ class SyncService(WorkflowStore):
         packs = catalog.actions_by_pack
         packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
         links = action_links(scanned)
-        return load_pack(scanned, catalog, known=registered.known(links)), links
+        parse = cached_parser(ahead, parse_workflow) if ahead else None
+        return load_pack(scanned, catalog, known=registered.known(links), parse=parse), links
 
     async def _sync_one(
         self, ref: str, *, removal: _Removal | None, sweep: bool = True
@@ -420,8 +465,11 @@ class SyncService(WorkflowStore):
             await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
+            ahead = await self._parsed_ahead(ref)
             try:
-                prepared = await asyncio.to_thread(self._load_and_plan, ref, registered, opts)
+                prepared = await asyncio.to_thread(
+                    self._load_and_plan, ref, registered, opts, ahead
+                )
             except _PlanBug as bug:
                 raise bug.error from None  # not a loading problem: as if planned here
             except BaseDirUnavailable as exc:

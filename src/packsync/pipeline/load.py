@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from packsync.diagnostics import Diagnostic, error, has_errors, warning
@@ -181,11 +181,17 @@ def _duplicate_ref(source: SourceFile, first: SourceFile, ref: str) -> Diagnosti
 
 
 def load_pack(
-    scanned: ScannedPack, catalog: HostCatalog, *, known: Mapping[str, str] | None = None
+    scanned: ScannedPack,
+    catalog: HostCatalog,
+    *,
+    known: Mapping[str, str] | None = None,
+    parse: Callable[[SourceFile, HostCatalog, ActionMeta | None], ParsedWorkflow] | None = None,
 ) -> LoadedPack:
     """Parse and validate a pack; `known` maps rel_path → content hash of
-    registered, non-failing rows, which are skipped as unchanged."""
+    registered, non-failing rows, which are skipped as unchanged. `parse`:
+    parse_workflow, or a stand-in for it (preload.py: parsed ahead)."""
     known = known or {}
+    parse = parse or parse_workflow
     loaded = LoadedPack(
         ref=scanned.ref,
         meta=None,
@@ -220,7 +226,7 @@ def load_pack(
         elif known.get(source.rel_path) == linked_hash(source, action):
             loaded.unchanged.append(source)
         else:
-            parsed = parse_workflow(source, catalog, action)
+            parsed = parse(source, catalog, action)
             parsed.content_hash = linked_hash(source, action)
             loaded.workflows.append(parsed)
     return loaded
