@@ -119,3 +119,20 @@ async def test_parsing_ahead_stores_and_reports_what_an_inline_sweep_does(
     assert summary(ahead) == summary(inline)
     assert ahead.total("created") == 12 and ahead.total("failed") == 2
     assert await stored(pool) == await stored(other_pool)
+
+
+def test_validate_parses_ahead_and_reports_what_it_reports_inline(
+    many: Path, inline_parses: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from packsync.pipeline.check import check_targets
+
+    monkeypatch.setattr(preload, "MIN_PACKS", 10**6)
+    inline = check_targets(many, [], max_file_size=1 << 20)
+    assert len(inline_parses) == 4 * 3 + 2
+    inline_parses.clear()
+    monkeypatch.setattr(preload, "MIN_PACKS", 2)
+    ahead = check_targets(many, [], max_file_size=1 << 20)
+    assert inline_parses == []
+    assert [d.format() for d in ahead.diagnostics] == [d.format() for d in inline.diagnostics]
+    assert ahead.files_checked == inline.files_checked == 14
+    assert any(d.code == "yaml-syntax" for d in ahead.diagnostics)

@@ -34,17 +34,25 @@ _worker: _WorkerState | None = None
 
 
 class _WorkerState:
-    def __init__(self, base_dir: Path, registered: Mapping[str, frozenset[str]]) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        registered: Mapping[str, frozenset[str]],
+        catalog: HostCatalog | None,
+    ) -> None:
         from packsync.pipeline.catalog import CatalogCache
 
         self.catalog = CatalogCache(base_dir)
         self.registered = registered
         self.base_dir = base_dir
+        self.fixed = catalog  # `validate`: the catalog its scan built, used as it is
 
 
-def _init(base_dir: Path, registered: Mapping[str, frozenset[str]]) -> None:
+def _init(
+    base_dir: Path, registered: Mapping[str, frozenset[str]], catalog: HostCatalog | None
+) -> None:
     global _worker
-    _worker = _WorkerState(base_dir, registered)
+    _worker = _WorkerState(base_dir, registered, catalog)
 
 
 def _preload(ref: str, max_file_size: int) -> ParsedCache:
@@ -56,9 +64,11 @@ def _preload(ref: str, max_file_size: int) -> ParsedCache:
     scanned = scan_pack(_worker.base_dir, ref, max_file_size=max_file_size)
     if scanned is None:
         return {}
-    catalog = _worker.catalog.view(_worker.registered)
-    packs = catalog.actions_by_pack
-    packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
+    catalog = _worker.fixed
+    if catalog is None:  # a sync: the catalog view service._load builds
+        catalog = _worker.catalog.view(_worker.registered)
+        packs = catalog.actions_by_pack
+        packs[ref] = packs.get(ref, set()) | pack_actions(scanned)
     parsed: ParsedCache = {}
 
     def recording(
@@ -107,13 +117,14 @@ class Preloader:
         *,
         max_file_size: int,
         workers: int,
+        catalog: HostCatalog | None = None,
     ) -> None:
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             # spawn: the daemon has threads (watcher, event loop), fork would copy their locks
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
-            initargs=(base_dir, dict(registered)),
+            initargs=(base_dir, dict(registered), catalog),
         )
         self._pending = list(reversed(refs))
         self._futures: dict[str, Future[ParsedCache]] = {}
@@ -135,6 +146,15 @@ class Preloader:
         future = self._futures.pop(ref, None)
         self._fill()
         return future
+
+    def result(self, ref: str) -> ParsedCache:
+        """Blocking `take`: the parses of `ref`, empty when it was not handed
+        over or its worker failed."""
+        future = self.take(ref)
+        try:
+            return {} if future is None else future.result()
+        except Exception:
+            return {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
