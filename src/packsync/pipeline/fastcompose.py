@@ -55,6 +55,28 @@ def _libyaml_bounds_nesting() -> bool:
 ENABLED = _libyaml_bounds_nesting()
 
 
+_CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _MemoLoader(_CLoader):  # type: ignore[misc]
+    """The C composer, with plain scalars' implicit tags remembered: the same
+    few hundred keys and values recur in every workflow file."""
+
+    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        resolve: Any = super().resolve
+        if kind is not yaml.ScalarNode:
+            return resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = resolve(kind, value, implicit)
+            if len(self._tags) < 4096:
+                self._tags[key] = tag
+        return tag
+
+
 class _Unusual(Exception):
     """The document needs the event builder's judgement."""
 
@@ -63,7 +85,7 @@ def compose_plain(text: str) -> YNode | None:
     """The tree of a plain document, or None: use `yamlsafe.compose`'s builder."""
     if not ENABLED or _BARE_BANG.search(text) or "!<" in text:
         return None
-    loader = yaml.CSafeLoader(text)
+    loader = _MemoLoader(text)
     try:
         node = loader.get_single_node()
     except yaml.YAMLError:
@@ -72,7 +94,7 @@ def compose_plain(text: str) -> YNode | None:
         loader.dispose()
     if node is None:
         return None
-    builder = _Converter()
+    builder = _Converter(track_aliases="&" in text)  # no `&`: no anchor, no alias
     try:
         root = builder.convert(node, "$", 0)
     except _Unusual:
@@ -82,86 +104,104 @@ def compose_plain(text: str) -> YNode | None:
     return root
 
 
-class _Converter:
-    __slots__ = ("seen", "total")
+_ScalarNode, _SequenceNode, _MappingNode = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+_SUFFIXES: dict[str, str] = {}  # key → its JSON path step (`.name`, `['on-success']`)
 
-    def __init__(self) -> None:
+
+def _step(name: str) -> str:
+    step = _SUFFIXES.get(name)
+    if step is None:
+        step = child_path("", name)
+        if len(_SUFFIXES) < 4096:
+            _SUFFIXES[name] = step
+    return step
+
+
+class _Converter:
+    __slots__ = ("seen", "total", "track")
+
+    def __init__(self, *, track_aliases: bool) -> None:
         self.seen: set[int] = set()
         self.total = 0
+        self.track = track_aliases
 
     def convert(self, node: Any, path: str, depth: int) -> YNode:
-        key = id(node)
-        if key in self.seen:
-            raise _Unusual  # an alias
-        self.seen.add(key)
+        if self.track:
+            key = id(node)
+            if key in self.seen:
+                raise _Unusual  # an alias
+            self.seen.add(key)
         start, end = node.start_mark, node.end_mark
-        line, col, eline, ecol = start.line + 1, start.column + 1, end.line + 1, end.column + 1
-        out: YNode
-        if isinstance(node, yaml.ScalarNode):
-            out = _scalar(node.tag, node.value, line, col, path, eline, ecol)
-            self.total += out.size
-        elif depth >= MAX_DEPTH - 2:
-            raise _Unusual
-        elif isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
+        kind = type(node)
+        if kind is _ScalarNode:
+            text = node.value
+            if _UNSTORABLE.search(text):
                 raise _Unusual
-            seq = YSeq(line, col, path, eline, ecol)
-            items = seq.items
-            size = 1
+            tag = node.tag
+            value = text if tag == _STR else _value(tag, text)
+            size = 1 + len(text) // TEXT_UNIT
+            self.total += size
+            return YScalar(
+                start.line + 1,
+                start.column + 1,
+                path,
+                end.line + 1,
+                end.column + 1,
+                size,
+                value,
+                text,
+                False,
+            )
+        if depth >= MAX_DEPTH - 2:
+            raise _Unusual
+        out: YSeq | YMap
+        size = 1
+        if kind is _SequenceNode and node.tag == _SEQ:
+            out = YSeq(start.line + 1, start.column + 1, path, end.line + 1, end.column + 1)
+            items = out.items
             for i, child in enumerate(node.value):
-                item = self.convert(child, child_path(path, i), depth + 1)
+                item = self.convert(child, f"{path}[{i}]", depth + 1)
                 size += item.size
                 items.append(item)
-            seq.size = size
-            out = seq
-            self.total += 1
-        elif isinstance(node, yaml.MappingNode):
-            if node.tag != _MAP:
-                raise _Unusual
-            ymap = YMap(line, col, path, eline, ecol)
-            pairs = ymap.items
-            size = 1
+        elif kind is _MappingNode and node.tag == _MAP:
+            out = YMap(start.line + 1, start.column + 1, path, end.line + 1, end.column + 1)
+            pairs = out.items
             for knode, vnode in node.value:
-                if not isinstance(knode, yaml.ScalarNode):
+                if type(knode) is not _ScalarNode:
                     raise _Unusual
                 k = self.convert(knode, path, depth + 1)
                 assert isinstance(k, YScalar)
                 name = k.value if isinstance(k.value, str) else k.text
                 if name in pairs:
                     raise _Unusual  # a duplicate key
-                v = self.convert(vnode, child_path(path, name), depth + 1)
+                v = self.convert(vnode, path + _step(name), depth + 1)
                 size += k.size + v.size
                 pairs[name] = (k, v)
-            ymap.size = size
-            out = ymap
-            self.total += 1
-        else:  # pragma: no cover - PyYAML has no other node kind
+        else:  # a tagged collection
             raise _Unusual
+        out.size = size
+        self.total += 1
         if self.total > MAX_NODES // 2:
             raise _Unusual
         return out
 
 
-def _scalar(tag: str, text: str, line: int, col: int, path: str, eline: int, ecol: int) -> YScalar:
-    if _UNSTORABLE.search(text):
+def _value(tag: str, text: str) -> int | float | bool | None:
+    """A non-string scalar's value as the event builder converts it."""
+    if tag == _INT and _DECIMAL.fullmatch(text):
+        return int(text)
+    if tag == _NULL:
+        return None
+    convert = _CONSTRUCT.get(tag)
+    if convert is None:  # timestamps, merge keys, explicit or unknown tags
         raise _Unusual
-    value: str | int | float | bool | None
-    if tag == _STR:
-        value = text
-    elif tag == _INT and _DECIMAL.fullmatch(text):
-        value = int(text)
-    elif tag == _NULL:
-        value = None
-    elif tag in (_INT, _BOOL, _FLOAT):
-        try:
-            value = _CONSTRUCT[tag](yaml.ScalarNode(tag, text))
-        except Exception:  # the builder reports it (or fails the same way)
-            raise _Unusual from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _Unusual
-    else:  # timestamps, merge keys, explicit or unknown tags
+    try:
+        value = convert(yaml.ScalarNode(tag, text))
+    except Exception:  # the builder reports it (or fails the same way)
+        raise _Unusual from None
+    if isinstance(value, float) and not math.isfinite(value):
         raise _Unusual
-    return YScalar(line, col, path, eline, ecol, 1 + len(text) // TEXT_UNIT, value, text, False)
+    return value  # type: ignore[no-any-return]
 
 
 _CONSTRUCT: dict[str, Any] = {
