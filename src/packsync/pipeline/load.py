@@ -38,9 +38,21 @@ def parse_workflow(
 
 
 def parse_action_meta(source: SourceFile) -> tuple[ActionMeta | None, list[Diagnostic]]:
-    from packsync.pipeline.parse import parse_action_meta as parse
+    """One parse per action file content: a sync asks three times (the
+    catalog, the action links, load_pack)."""
+    key = (source.hash, source.pack_ref, source.rel_path, source.display_path)
+    hit = _ACTION_METAS.get(key)
+    if hit is None:
+        from packsync.pipeline.parse import parse_action_meta as parse
 
-    return parse(source)
+        hit = parse(source)
+        if len(_ACTION_METAS) >= 4096:
+            _ACTION_METAS.clear()
+        _ACTION_METAS[key] = hit
+    return hit[0], list(hit[1])
+
+
+_ACTION_METAS: dict[tuple[str, str, str, str], tuple[ActionMeta | None, list[Diagnostic]]] = {}
 
 
 def parse_pack_meta(source: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]]:
