@@ -86,6 +86,7 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace, settings: Settings) -> int:
+
     bar: Progress | None = None
 
     def step(ref: str, total: int) -> None:

@@ -91,7 +91,7 @@ WITH p AS (SELECT id, ref, label, description, version, tags, dependencies, meta
 SELECT
   (SELECT to_jsonb(p) FROM p) AS pack,
   (SELECT to_jsonb(m) FROM (
-      SELECT sync_group, created_pack_id, storage_path, checksum
+      SELECT sync_group, created_pack_id, storage_path, checksum, stamp
       FROM managed_pack WHERE pack_ref = $1) m) AS managed,
   coalesce((SELECT jsonb_agg(jsonb_build_array(m.workflow_id, m.ref, m.file_path,
                                                m.content_hash, m.source, m.action_id,
@@ -176,13 +176,36 @@ WHERE id = $1
 """
 DELETE_CREATED_PACK = "DELETE FROM pack WHERE id = $1"
 UPSERT_MANAGED_PACK = """
-INSERT INTO managed_pack (pack_ref, sync_group, created_pack_id, storage_path, checksum)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO managed_pack (pack_ref, sync_group, created_pack_id, storage_path, checksum, stamp)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (pack_ref) DO UPDATE SET
     created_pack_id = EXCLUDED.created_pack_id, storage_path = EXCLUDED.storage_path,
-    checksum = EXCLUDED.checksum, updated = now()
+    checksum = EXCLUDED.checksum, stamp = EXCLUDED.stamp, updated = now()
 WHERE managed_pack.sync_group = EXCLUDED.sync_group
 RETURNING pack_ref
+"""
+# An unchanged pack (same checksum) whose files' stat stamp moved (a touch, a
+# copy): the new stamp, so the next sweep skips it again.
+SET_PACK_STAMP = """
+UPDATE managed_pack SET stamp = $3
+WHERE pack_ref = $1 AND sync_group = $2 AND stamp IS DISTINCT FROM $3
+"""
+# The packs of a group a sweep may skip by their stamp: the conditions of
+# plan.unchanged_pack that the database decides (a pack row, no error row, no
+# stale state row), with the file rows to report as unchanged.
+STAMPED_PACKS = """
+SELECT mp.pack_ref AS ref, mp.stamp, mp.storage_path,
+       coalesce((SELECT jsonb_agg(jsonb_build_array(m.workflow_id, m.ref, m.file_path))
+                 FROM managed_workflow m
+                 WHERE m.pack_ref = mp.pack_ref AND m.source = 'file'), '[]'::jsonb) AS files
+FROM managed_pack mp
+WHERE mp.sync_group = $1 AND mp.stamp IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pack p WHERE p.ref = mp.pack_ref)
+  AND NOT EXISTS (SELECT 1 FROM workflow_sync_error e WHERE e.pack_ref = mp.pack_ref)
+  AND NOT EXISTS (SELECT 1 FROM managed_workflow m
+                  WHERE m.pack_ref = mp.pack_ref AND m.source = 'file'
+                    AND NOT EXISTS (SELECT 1 FROM workflow_definition w
+                                    WHERE w.id = m.workflow_id))
 """
 # The pack's state goes with its last packsync row: api rows keep it.
 DELETE_MANAGED_PACK_IF_EMPTY = """

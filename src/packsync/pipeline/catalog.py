@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packsync.core.refs import PACK_REF
 from packsync.pipeline.load import pack_actions, stem_refs_on_disk
@@ -105,6 +106,17 @@ class CatalogCache:
         `registered`: pack ref → the action refs Attune's `action` table holds,
         the answer for packs that have no folder on this host."""
         return CatalogView(self, registered)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a view goes to `validate`'s worker processes); the lock is
+        per process."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def forget(self) -> None:
         """Drop every stamp (full sweeps): the backstop of the rule."""

@@ -11,10 +11,12 @@ from pathlib import Path
 from packsync.core.diagnostics import Diagnostic, error, has_errors, sort_key
 from packsync.core.refs import PACK_REF
 from packsync.core.text import printable
+from packsync.pipeline import load, preload
 from packsync.pipeline.catalog import build_catalog
 from packsync.pipeline.load import LoadedPack, load_pack
-from packsync.pipeline.model import FileKind, HostCatalog, SourceFile, content_hash
+from packsync.pipeline.model import FileKind, HostCatalog, ScanResult, SourceFile, content_hash
 from packsync.pipeline.parse import parse_workflow
+from packsync.pipeline.preload import Preloader, cached_parser
 from packsync.pipeline.scan import PACK_FILE, YAML_SUFFIXES, list_pack_refs, scan_base
 
 # pack ref → the rel paths to report, or None for the whole pack
@@ -124,25 +126,56 @@ def check_targets(
         scan = scan_base(base, max_file_size=max_file_size, only=set(wanted))
         report.diagnostics.extend(scan.diagnostics)
         catalog = build_catalog(scan)
-        for ref, scanned in scan.packs.items():
-            only = wanted[ref]
-            report.files_ignored += len(scanned.ignored)
-            if scanned.ignored_pack is not None:
-                report.packs_ignored += 1
-                if only is None:
-                    continue
-            loaded = load_pack(scanned, catalog)
-            others = {PACK_FILE, *(a.rel_path for a in scanned.action_files)}
-            if only is not None:
-                _keep_named(loaded, base, ref, only, others, catalog, max_file_size)
-                report.files_checked += len(only & others)
-            report.packs.append(loaded)
-            report.files_checked += len(loaded.workflows)
-            report.diagnostics.extend(loaded.all_diagnostics)
-            if progress is not None:
-                progress(ref, len(scan.packs))
+        whole = [ref for ref in scan.packs if wanted[ref] is None]
+        ahead = _preloader(base, whole, catalog, max_file_size)
+        try:
+            _check_base(report, base, wanted, scan, catalog, ahead, max_file_size, progress)
+        finally:
+            if ahead is not None:
+                ahead.close()
     report.diagnostics.sort(key=sort_key)
     return report
+
+
+def _preloader(
+    base: Path, refs: list[str], catalog: HostCatalog, max_file_size: int
+) -> Preloader | None:
+    """Many packs to validate: parse them ahead in worker processes."""
+    workers = preload.worker_count()
+    if len(refs) < preload.MIN_PACKS or workers < 2:
+        return None
+    return Preloader(base, refs, {}, max_file_size=max_file_size, workers=workers, catalog=catalog)
+
+
+def _check_base(
+    report: CheckReport,
+    base: Path,
+    wanted: _Wanted,
+    scan: ScanResult,
+    catalog: HostCatalog,
+    ahead: Preloader | None,
+    max_file_size: int,
+    progress: Callable[[str, int], None] | None,
+) -> None:
+    for ref, scanned in scan.packs.items():
+        only = wanted[ref]
+        report.files_ignored += len(scanned.ignored)
+        if scanned.ignored_pack is not None:
+            report.packs_ignored += 1
+            if only is None:
+                continue
+        parsed = {} if ahead is None else ahead.result(ref)
+        parse = cached_parser(parsed, load.parse_workflow) if parsed else None
+        loaded = load_pack(scanned, catalog, parse=parse)
+        others = {PACK_FILE, *(a.rel_path for a in scanned.action_files)}
+        if only is not None:
+            _keep_named(loaded, base, ref, only, others, catalog, max_file_size)
+            report.files_checked += len(only & others)
+        report.packs.append(loaded)
+        report.files_checked += len(loaded.workflows)
+        report.diagnostics.extend(loaded.all_diagnostics)
+        if progress is not None:
+            progress(ref, len(scan.packs))
 
 
 def _keep_named(

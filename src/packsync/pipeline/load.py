@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from packsync.core.diagnostics import Diagnostic, error, has_errors, warning
@@ -23,8 +23,41 @@ from packsync.pipeline.model import (
     SourceFile,
     file_ref,
 )
-from packsync.pipeline.parse import parse_action_meta, parse_pack_meta, parse_workflow
 from packsync.pipeline.scan import WORKFLOW_DIRS, YAML_SUFFIXES, is_hidden
+
+
+# The parser and its validators load on first use: a sweep that finds every
+# pack unchanged (and `sync`'s start-up) never imports them.
+def parse_workflow(
+    source: SourceFile, catalog: HostCatalog, action: ActionMeta | None = None
+) -> ParsedWorkflow:
+    from packsync.pipeline.parse import parse_workflow as parse
+
+    return parse(source, catalog, action)
+
+
+def parse_action_meta(source: SourceFile) -> tuple[ActionMeta | None, list[Diagnostic]]:
+    """One parse per action file content: a sync asks three times (the
+    catalog, the action links, load_pack)."""
+    key = (source.hash, source.pack_ref, source.rel_path, source.display_path)
+    hit = _ACTION_METAS.get(key)
+    if hit is None:
+        from packsync.pipeline.parse import parse_action_meta as parse
+
+        hit = parse(source)
+        if len(_ACTION_METAS) >= 4096:
+            _ACTION_METAS.clear()
+        _ACTION_METAS[key] = hit
+    return hit[0], list(hit[1])
+
+
+_ACTION_METAS: dict[tuple[str, str, str, str], tuple[ActionMeta | None, list[Diagnostic]]] = {}
+
+
+def parse_pack_meta(source: SourceFile) -> tuple[PackMeta | None, list[Diagnostic]]:
+    from packsync.pipeline.parse import parse_pack_meta as parse
+
+    return parse(source)
 
 
 @dataclass(slots=True)
@@ -41,6 +74,7 @@ class LoadedPack:
     checksum: str = ""
     # rel path → why .packsyncignore left the file out (not loaded, not "removed")
     ignored: dict[str, str] = field(default_factory=dict)
+    stamp: str | None = None  # the scan's stat stamp (ScannedPack.stamp)
 
     @property
     def all_diagnostics(self) -> list[Diagnostic]:
@@ -141,16 +175,23 @@ def _duplicate_ref(source: SourceFile, first: SourceFile, ref: str) -> Diagnosti
 
 
 def load_pack(
-    scanned: ScannedPack, catalog: HostCatalog, *, known: Mapping[str, str] | None = None
+    scanned: ScannedPack,
+    catalog: HostCatalog,
+    *,
+    known: Mapping[str, str] | None = None,
+    parse: Callable[[SourceFile, HostCatalog, ActionMeta | None], ParsedWorkflow] | None = None,
 ) -> LoadedPack:
     """Parse and validate a pack; `known` maps rel_path → content hash of
-    registered, non-failing rows, which are skipped as unchanged."""
+    registered, non-failing rows, which are skipped as unchanged. `parse`:
+    parse_workflow, or a stand-in for it (preload.py: parsed ahead)."""
     known = known or {}
+    parse = parse or parse_workflow
     loaded = LoadedPack(
         ref=scanned.ref,
         meta=None,
         diagnostics=list(scanned.diagnostics),
         checksum=pack_checksum(scanned),
+        stamp=scanned.stamp,
     )
     if scanned.pack_file is not None:
         loaded.meta, diags = parse_pack_meta(scanned.pack_file)
@@ -180,7 +221,7 @@ def load_pack(
         elif known.get(source.rel_path) == linked_hash(source, action):
             loaded.unchanged.append(source)
         else:
-            parsed = parse_workflow(source, catalog, action)
+            parsed = parse(source, catalog, action)
             parsed.content_hash = linked_hash(source, action)
             loaded.workflows.append(parsed)
     return loaded

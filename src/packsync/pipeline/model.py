@@ -75,6 +75,8 @@ class ScannedPack:
     ignored: dict[str, str] = field(default_factory=dict)
     # why a base .packsyncignore rule left the whole pack out (None: it is read)
     ignored_pack: str | None = None
+    # the files' stat stamp taken before the read (scan.py); None: always read
+    stamp: str | None = None
 
 
 @dataclass(slots=True)

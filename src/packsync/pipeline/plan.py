@@ -121,6 +121,7 @@ class ManagedPack:
     sync_group: str
     storage_path: str
     checksum: str
+    stamp: str | None = None  # the stat stamp of the scan the checksum came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class Plan:
     created_pack_id: int | None = None  # the pack row packsync created, if it did
     pack_row: PackRow | None = None  # insert (pack_id None) or update of a created row
     managed: ManagedPack | None = None  # packsync's pack record to write, None: no write
+    stamp: str | None = None  # an unchanged pack's new stat stamp (nothing else written)
     upserts: list[ParsedWorkflow] = field(default_factory=list)
     # rel_path → the registered row an upsert replaces (same ref) or None (new)
     replaces: dict[str, int] = field(default_factory=dict)
@@ -152,6 +154,7 @@ class Plan:
         return not (
             self.pack_row
             or self.managed
+            or self.stamp
             or self.upserts
             or self.delete_ids
             or self.remove_pack
@@ -192,7 +195,7 @@ _WIDTHS = (("ref", 255), ("label", 255), ("version", 50))
 def _storage_problem(wf: ParsedWorkflow, pack_root: str) -> Diagnostic | None:
     fields = [wf.label, wf.description, wf.version, wf.tags, wf.definition]
     fields += [wf.param_schema, wf.out_schema]
-    found = unstorable(fields)
+    found = unstorable(fields, check_depth=False)
     problem = found[1] if found else None
     if problem is None:
         for name, width in _WIDTHS:
@@ -259,12 +262,26 @@ def unchanged_pack(
     on_disk = {s.rel_path: s.hash for s in scanned.workflow_files}
     if {p: r.content_hash for p, r in file_rows.items()} != on_disk:
         return None
-    result = PackResult(pack_ref=registered.ref, diagnostics=list(scanned.diagnostics))
+    return unchanged_result(registered.ref, file_rows, scanned.diagnostics)
+
+
+def unchanged_result(
+    ref: str, file_rows: Mapping[str, RegisteredWorkflow], diagnostics: list[Diagnostic]
+) -> PackResult:
+    """What a pack that needs no write reports: every file row unchanged."""
+    result = PackResult(pack_ref=ref, diagnostics=list(diagnostics))
     result.workflows = [
         WorkflowResult(r.ref, p, "unchanged", r.id) for p, r in sorted(file_rows.items())
     ]
     result.loaded = len(file_rows)
     return result
+
+
+def stamp_refresh(registered: RegisteredPack, scanned: ScannedPack) -> str | None:
+    """An unchanged pack's stat stamp to record, when it moved (a touched
+    file) and can be had; None: nothing to write."""
+    current = None if registered.managed is None else registered.managed.get("stamp")
+    return scanned.stamp if scanned.stamp not in (None, current) else None
 
 
 def plan_removed(registered: RegisteredPack, opts: PlanOptions, *, refused: str | None) -> Plan:
@@ -361,13 +378,13 @@ def plan_pack(
             plan.delete_ids.append(row.id)
     plan.delete_ids.extend(registered.stale_ids())
     plan.pack_row = _pack_row_change(registered, loaded, opts)
-    managed = ManagedPack(opts.sync_group, opts.storage_path, loaded.checksum)
+    managed = ManagedPack(opts.sync_group, opts.storage_path, loaded.checksum, loaded.stamp)
     current = registered.managed
     if (
         current is None
         or plan.pack_row is not None
-        or (current["storage_path"], current["checksum"])
-        != (managed.storage_path, managed.checksum)
+        or (current["storage_path"], current["checksum"], current.get("stamp"))
+        != (managed.storage_path, managed.checksum, managed.stamp)
     ):
         plan.managed = managed
     result.outcome = "errors" if failing else "ok"
@@ -575,7 +592,9 @@ def _meta_problem(loaded: LoadedPack, pack_file_display: str) -> Diagnostic | No
     if loaded.meta is None:
         return None
     m = loaded.meta
-    found = unstorable([m.label, m.description, m.version, m.tags, m.dependencies, m.meta])
+    found = unstorable(
+        [m.label, m.description, m.version, m.tags, m.dependencies, m.meta], check_depth=False
+    )
     if found is None:
         return None
     problem = found[1]

@@ -17,8 +17,10 @@ middle of a read never makes a pack's files look removed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+import time
 from collections.abc import Collection
 from pathlib import Path
 
@@ -33,6 +35,10 @@ PACK_FILE = "pack.yaml"
 # (subfolder, kind) in the order refs are claimed: standalone workflows first.
 WORKFLOW_DIRS = ("workflows", "actions/workflows")
 _SNAPSHOT_ATTEMPTS = 3
+# A file changed less than this long before a scan gets no stamp: a second
+# change within the same timestamp tick (or a skewed network filesystem
+# clock) would leave its mtime and ctime as they were.
+RACY_NS = 2_000_000_000
 
 
 def is_hidden(name: str) -> bool:
@@ -198,6 +204,7 @@ class _PackReader:
         self.pack = ScannedPack(ref=ref, root=self.logical_root, pack_file=None)
         self.folders: dict[str, int] = {}  # sub-folder → descriptor held for the read
         self.where = str(self.logical_root)  # the folder a refusal is reported on
+        self.rule_texts: list[bytes] = []  # the .packsyncignore files read
         self.ignore = PackIgnore(ref)
 
     def display(self, rel: str) -> str:
@@ -222,12 +229,18 @@ class _PackReader:
             hash=content_hash(content),
         )
 
-    def yaml_names(self, sub: str) -> list[str]:
+    def yaml_names(self, sub: str, *, quiet: bool = False) -> list[str]:
+        """The YAML files the scan reads in a sub-folder; `quiet`: every one,
+        unreadable names included, without reporting them."""
         names = []
         fd = self.folders.get(sub)
-        self.where = self.display(sub)
+        if not quiet:
+            self.where = self.display(sub)
         for n in [] if fd is None else _list_fd(fd):
             if not n.endswith(YAML_SUFFIXES) or is_hidden(n):
+                continue
+            if quiet:
+                names.append(n)
                 continue
             reason = self.ignore.reason(f"{sub}/{n}")
             if reason is not None:
@@ -316,6 +329,7 @@ class _PackReader:
             content = _read_regular(real_dir / IGNORE_FILE, self.real_base, self.max_size)
         except FileNotFoundError:
             raise _Changed from None  # seen, then gone
+        self.rule_texts.append(content)  # part of the stat stamp
         try:
             return parse_rules(content, str(shown))
         except UnicodeDecodeError:
@@ -334,8 +348,42 @@ class _PackReader:
             return True  # there but not reachable: the read says why
         return True
 
+    def stamp(self) -> str | None:
+        """The stat stamp of what this pack's scan reads: every folder's identity
+        and every listed YAML file's name, device, inode, size, mtime_ns and
+        ctime_ns (symlinks followed). Equal stamps mean a read would read the
+        same bytes. None when any file was changed within `RACY_NS` (a change
+        in the same clock tick would not show) or cannot be stat'ed: such a
+        pack is always read."""
+        limit = time.time_ns() - RACY_NS
+        parts: list[str] = [f"max_file_size\0{self.max_size}"]
+        # the .packsyncignore rules in force (read before the stamp): an edit to
+        # them changes what is read even when no YAML file moved
+        parts += [f"ignore\0{content_hash(text)}" for text in self.rule_texts]
+        for sub, fd in sorted(self.folders.items()):
+            st = os.fstat(fd)
+            parts.append(f"{sub}/\0{st.st_dev}\0{st.st_ino}")
+            names = [PACK_FILE] if sub == "" else self.yaml_names(sub, quiet=True)
+            for name in names:
+                try:
+                    st = os.stat(name, dir_fd=fd)
+                except FileNotFoundError:
+                    if sub == "":
+                        continue  # no pack.yaml: a pack in error, never skipped
+                    return None
+                except OSError:
+                    return None
+                if st.st_mtime_ns > limit or st.st_ctime_ns > limit:
+                    return None
+                parts.append(
+                    f"{sub}/{name}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}"
+                    f"\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_mode}"
+                )
+        return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
     def _scan(self) -> ScannedPack:
         pack = self.pack
+        pack.stamp = self.stamp()  # before any read: a later change makes it stale
         if self._has_pack_file():
             pack.pack_file = self.read(PACK_FILE, FileKind.PACK)
         else:
@@ -574,6 +622,38 @@ def _scan_held(
         return _changed_pack(base_dir, ref), True
 
 
+def pack_stamps(base_dir: Path, refs: Collection[str], *, max_file_size: int) -> dict[str, str]:
+    """The stat stamp of each named pack as a scan would take it, reading no
+    YAML file (only the .packsyncignore rules, which decide what a scan reads):
+    one snapshot of the base, folders listed through held descriptors, one
+    stat per file. Packs without a stamp are left out (see `stamp`); so
+    is every pack when the base changed meanwhile."""
+    before = _snapshot(base_dir)
+    if before is None:
+        return {}
+    base_fd = _hold_base(before)
+    if base_fd is None:
+        return {}
+    stamps: dict[str, str] = {}
+    try:
+        for ref in refs:
+            reader = _PackReader(base_dir, before[0], ref, max_file_size, base_fd=base_fd)
+            try:
+                reader._open_folders()
+                reader._read_rules()
+                stamp = reader.stamp()
+            except (_Changed, _Refused):
+                stamp = None
+            finally:
+                for fd in reader.folders.values():
+                    os.close(fd)
+            if stamp is not None:
+                stamps[ref] = stamp
+    finally:
+        os.close(base_fd)
+    return stamps if _snapshot(base_dir) == before else {}
+
+
 class BaseDirUnavailable(Exception):
     """The packs base directory is missing or unreadable: delete nothing."""
 
@@ -588,6 +668,7 @@ __all__ = [
     "BaseDirUnavailable",
     "is_hidden",
     "list_pack_refs",
+    "pack_stamps",
     "scan_base",
     "scan_pack",
 ]

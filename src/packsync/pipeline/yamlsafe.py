@@ -180,7 +180,7 @@ def _scalar(event: Any, path: str) -> YScalar:
                 )
         else:  # str, timestamp (kept as written: JSON has no dates), merge, value
             value = text
-    except (ValueError, TypeError, yaml.YAMLError):
+    except (ValueError, TypeError, KeyError, yaml.YAMLError):  # `!!bool maybe`: KeyError
         raise _Abort(
             YamlProblem("yaml-value", f"{text!r} is not a valid {tag[len(_T) :]}", line, col)
         ) from None
@@ -328,7 +328,17 @@ class _Builder:
 
 
 def compose(text: str, loader: Any = None) -> tuple[YNode | None, list[YamlProblem]]:
-    """Text → located tree. Fatal problems leave the tree None."""
+    """Text → located tree. Fatal problems leave the tree None.
+
+    A plain document (no problem to report) is composed by libyaml's C composer
+    (`fastcompose.py`); anything else takes the event builder below, which is
+    the one place that decides every problem and its position."""
+    if loader is None:
+        from packsync.pipeline.fastcompose import compose_plain
+
+        root = compose_plain(text)
+        if root is not None:
+            return root, []
     builder = _Builder()
     documents = 0
     try:

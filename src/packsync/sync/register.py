@@ -76,6 +76,8 @@ async def apply_plan(
         gone += [r["ref"] for r in await conn.fetch(queries.DELETE_PACK_FILE_WORKFLOWS, ref)]
         await release_pack(conn, ref, sync_group)
     pack_id = await _write_pack(conn, plan, ref, sync_group)
+    if plan.stamp is not None:
+        await conn.execute(queries.SET_PACK_STAMP, ref, sync_group, plan.stamp)
     if plan.delete_ids:
         gone += [r["ref"] for r in await conn.fetch(queries.DELETE_WORKFLOWS, plan.delete_ids)]
     written: list[int] = []
@@ -103,7 +105,13 @@ async def _write_pack(
     if plan.managed is not None:
         m = plan.managed
         owned = await conn.fetchval(
-            queries.UPSERT_MANAGED_PACK, ref, sync_group, created, m.storage_path, m.checksum
+            queries.UPSERT_MANAGED_PACK,
+            ref,
+            sync_group,
+            created,
+            m.storage_path,
+            m.checksum,
+            m.stamp,
         )
         if owned is None:  # owned by another group since we read it (the lock prevents this)
             raise RuntimeError(f"pack {ref!r} changed owner during sync")

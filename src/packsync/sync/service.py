@@ -38,21 +38,32 @@ from packsync.core.results import (
 from packsync.core.text import printable
 from packsync.db import queries, reads
 from packsync.db.connection import is_connection_error
+from packsync.pipeline import preload
 from packsync.pipeline.catalog import CatalogCache
 from packsync.pipeline.gitrev import head_commit
 from packsync.pipeline.links import ActionLink, action_links
-from packsync.pipeline.load import LoadedPack, load_pack, pack_actions, pack_checksum
+from packsync.pipeline.load import (
+    LoadedPack,
+    load_pack,
+    pack_actions,
+    pack_checksum,
+    parse_workflow,
+)
 from packsync.pipeline.plan import (
     NOT_FOUND,
     Plan,
     PlanOptions,
     RegisteredPack,
+    RegisteredWorkflow,
     ignored_pack,
     plan_pack,
     plan_removed,
+    stamp_refresh,
     unchanged_pack,
+    unchanged_result,
 )
-from packsync.pipeline.scan import BaseDirUnavailable, scan_pack
+from packsync.pipeline.preload import ParsedCache, Preloader, cached_parser
+from packsync.pipeline.scan import BaseDirUnavailable, pack_stamps, scan_pack
 from packsync.sync.fencing import TokenSource, check_fence
 from packsync.sync.guard import (
     BASE_MISSING,
@@ -74,6 +85,9 @@ _CONNECTION_RETRY_DELAYS = (0.2, 1.0)
 _REGISTERED_ACTIONS_TTL = 2.0
 # A dry run's look at each pack's plan, inside its read-only transaction.
 Preview = Callable[[asyncpg.Connection, RegisteredPack, Plan], Awaitable[None]]
+# Sweeps that read and hash every file whatever its stat stamp: the periodic
+# reconcile and the operator's SIGHUP, where content hashes are the truth.
+_HASHING_TRIGGERS = frozenset({"reconcile", "signal"})
 
 
 class SyncService(WorkflowStore):
@@ -100,6 +114,8 @@ class SyncService(WorkflowStore):
         self.fence: TokenSource | None = None
         # Set on a dry-run twin (`planner`): plans are shown to it, never applied.
         self._preview: Preview | None = None
+        # A sweep with many packs to load parses ahead in worker processes.
+        self._preloader: Preloader | None = None
 
     def planner(self, preview: Preview) -> SyncService:
         """A twin whose syncs run the same lock, load, plan and guard steps in
@@ -181,16 +197,25 @@ class SyncService(WorkflowStore):
                     )
                 )
         self._catalog.forget()  # the sweep re-lists every pack it looks up
-        await self._read_registered_actions(fresh=True)
+        self._registered_actions_at = None  # read afresh when a pack is first loaded
         present = sorted(on_disk if only is None else on_disk & set(only))
         went: set[str] = set()  # folders that vanished while the sweep ran
-        for ref in present:
-            clock = time.monotonic()
-            result = await self._sync_one(ref, trigger=trigger, removal=None)
-            if result is None:
-                went.add(ref)
-                continue
-            self._report_one(report, result, trigger, clock, progress)
+        # A plan (a dry run) reads every pack: it shows each pack's plan.
+        hashing = trigger in _HASHING_TRIGGERS or self._preview is not None
+        stamped = {} if hashing else await self._unchanged_by_stamp(present)
+        await self._start_preloader([ref for ref in present if ref not in stamped])
+        try:
+            for ref in present:
+                clock = time.monotonic()
+                result = stamped.get(ref) or await self._sync_one(
+                    ref, trigger=trigger, removal=None
+                )
+                if result is None:
+                    went.add(ref)
+                    continue
+                self._report_one(report, result, trigger, clock, progress)
+        finally:
+            await self._stop_preloader()
         gone, removal = await self._decide_removals(start, on_disk - went, allow_mass_delete)
         wanted = gone | went
         if only is not None:
@@ -240,6 +265,70 @@ class SyncService(WorkflowStore):
                 "sync sweep finished", trigger=trigger, outcome=report.outcome, **report.totals
             )
         return report
+
+    async def _unchanged_by_stamp(self, refs: list[str]) -> dict[str, PackResult]:
+        """The packs of this sweep that need no read at all: their files' stat
+        stamp is the one recorded with their checksum, and nothing the database
+        holds (error rows, stale rows, the pack row) asks for a look. Read with
+        no lock: nothing is written for them, and a pack that changes after
+        this look is synced by the event (or sweep) that follows its change."""
+        if not self.settings.update_existing:
+            return {}
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(queries.STAMPED_PACKS, self.settings.sync_group)
+        wanted = set(refs)
+        rows = [
+            r
+            for r in rows
+            if r["ref"] in wanted and r["storage_path"] == self._plan_options(r["ref"]).storage_path
+        ]
+        if not rows:
+            return {}
+        stamps = await asyncio.to_thread(
+            pack_stamps,
+            self.settings.packs_base_dir,
+            [r["ref"] for r in rows],
+            max_file_size=self.settings.max_file_size,
+        )
+        out: dict[str, PackResult] = {}
+        for row in rows:
+            if stamps.get(row["ref"]) == row["stamp"]:
+                files = {
+                    path: RegisteredWorkflow(wid, ref, path, None, "file")
+                    for wid, ref, path in row["files"]
+                }
+                out[row["ref"]] = unchanged_result(row["ref"], files, [])
+        return out
+
+    async def _start_preloader(self, refs: list[str]) -> None:
+        workers = preload.worker_count()
+        if len(refs) < preload.MIN_PACKS or workers < 2:
+            return
+        await self._read_registered_actions(fresh=True)  # the workers' snapshot
+        self._preloader = Preloader(
+            self.settings.packs_base_dir,
+            refs,
+            self._registered_actions,
+            max_file_size=self.settings.max_file_size,
+            workers=workers,
+        )
+
+    async def _stop_preloader(self) -> None:
+        preloader, self._preloader = self._preloader, None
+        if preloader is not None:
+            await asyncio.to_thread(preloader.close)
+
+    async def _parsed_ahead(self, ref: str) -> ParsedCache:
+        """What the pool parsed of this pack, if it was handed one (a worker
+        that failed costs its parses, nothing else)."""
+        future = None if self._preloader is None else self._preloader.take(ref)
+        if future is None:
+            return {}
+        try:
+            return await asyncio.wrap_future(future)
+        except Exception as exc:
+            _log.warning("parsing ahead failed; parsing inline", pack=ref, error=repr(exc))
+            return {}
 
     def _report_one(
         self,
@@ -295,12 +384,12 @@ class SyncService(WorkflowStore):
         )
 
     def _load_and_plan(
-        self, ref: str, registered: RegisteredPack, opts: PlanOptions
+        self, ref: str, registered: RegisteredPack, opts: PlanOptions, ahead: ParsedCache
     ) -> Plan | PackResult | None:
         """`_load`, then `plan_pack`, both in the worker thread: CPU work that
         grows with the pack never runs on the event loop. A planning error is
         raised as `_PlanBug` so the caller does not mistake it for a load error."""
-        found = self._load(ref, registered)
+        found = self._load(ref, registered, ahead)
         if not isinstance(found, tuple):
             return found
         loaded, links = found
@@ -310,8 +399,8 @@ class SyncService(WorkflowStore):
             raise _PlanBug(exc) from exc
 
     def _load(
-        self, ref: str, registered: RegisteredPack
-    ) -> tuple[LoadedPack, dict[str, ActionLink]] | PackResult | None:
+        self, ref: str, registered: RegisteredPack, ahead: ParsedCache
+    ) -> tuple[LoadedPack, dict[str, ActionLink]] | Plan | PackResult | None:
         """Scan + parse one pack (blocking: runs in a worker thread). Returns
         None when the folder is gone, a PackResult when nothing changed, else
         the loaded pack and its action-linked workflows.
@@ -329,11 +418,13 @@ class SyncService(WorkflowStore):
             return ignored_pack(registered, scanned.ignored_pack, opts)
         unchanged = unchanged_pack(registered, scanned, pack_checksum(scanned), opts)
         if unchanged is not None:
-            return unchanged
+            stamp = stamp_refresh(registered, scanned)
+            return unchanged if stamp is None else Plan(result=unchanged, stamp=stamp)
         catalog = self._catalog.view(self._registered_actions)
         catalog.add(ref, pack_actions(scanned))
         links = action_links(scanned)
-        return load_pack(scanned, catalog, known=registered.known(links)), links
+        parse = cached_parser(ahead, parse_workflow) if ahead else None
+        return load_pack(scanned, catalog, known=registered.known(links), parse=parse), links
 
     async def _sync_one(
         self, ref: str, *, trigger: str, removal: _Removal | None, sweep: bool = True
@@ -399,14 +490,18 @@ class SyncService(WorkflowStore):
         self, ref: str, *, trigger: str, removal: _Removal | None
     ) -> PackResult | None:
         opts = self._plan_options(ref)
+        await self._read_registered_actions(fresh=False)  # a sweep's first pack reads them
         dry = self._preview is not None
         async with self.pool.acquire() as conn, conn.transaction(readonly=dry):
             timeout_ms = max(1, round(self.settings.pack_lock_timeout_seconds * 1000))
             await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
+            ahead = await self._parsed_ahead(ref)
             try:
-                prepared = await asyncio.to_thread(self._load_and_plan, ref, registered, opts)
+                prepared = await asyncio.to_thread(
+                    self._load_and_plan, ref, registered, opts, ahead
+                )
             except _PlanBug as bug:
                 raise bug.error from None  # not a loading problem: as if planned here
             except BaseDirUnavailable as exc:
