@@ -497,7 +497,8 @@ class SyncService(WorkflowStore):
             await conn.execute(queries.SET_LOCK_TIMEOUT, f"{timeout_ms}ms")
             await conn.execute(queries.PACK_XACT_LOCK, self.settings.db_schema, ref)
             registered = await read_registered(conn, ref)
-            ahead = await self._parsed_ahead(ref)
+            # only a sweep's own packs: a watch sync never waits on the pool
+            ahead = await self._parsed_ahead(ref) if removal is None else {}
             try:
                 prepared = await asyncio.to_thread(
                     self._load_and_plan, ref, registered, opts, ahead
