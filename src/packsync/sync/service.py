@@ -387,16 +387,20 @@ class SyncService(WorkflowStore):
         self, ref: str, registered: RegisteredPack, opts: PlanOptions, ahead: ParsedCache
     ) -> Plan | PackResult | None:
         """`_load`, then `plan_pack`, both in the worker thread: CPU work that
-        grows with the pack never runs on the event loop. A planning error is
-        raised as `_PlanBug` so the caller does not mistake it for a load error."""
-        found = self._load(ref, registered, ahead)
+        grows with the pack never runs on the event loop. A loading bug becomes
+        the pack's internal-error result (one odd pack must not stop a sweep);
+        a planning bug is raised as it is."""
+        try:
+            found = self._load(ref, registered, ahead)
+        except BaseDirUnavailable:
+            raise
+        except Exception as exc:
+            _log.exception("internal error while loading pack", pack=ref)
+            return _internal_error(ref, opts.pack_root, exc)
         if not isinstance(found, tuple):
             return found
         loaded, links = found
-        try:
-            return plan_pack(registered, loaded, opts, links)
-        except Exception as exc:
-            raise _PlanBug(exc) from exc
+        return plan_pack(registered, loaded, opts, links)
 
     def _load(
         self, ref: str, registered: RegisteredPack, ahead: ParsedCache
@@ -503,8 +507,6 @@ class SyncService(WorkflowStore):
                 prepared = await asyncio.to_thread(
                     self._load_and_plan, ref, registered, opts, ahead
                 )
-            except _PlanBug as bug:
-                raise bug.error from None  # not a loading problem: as if planned here
             except BaseDirUnavailable as exc:
                 if removal is None:
                     return None  # mid-sweep: the end of the sweep refuses with the reason
@@ -516,9 +518,6 @@ class SyncService(WorkflowStore):
                     outcome="refused",
                     note=str(exc),
                 )
-            except Exception as exc:  # a parser bug must not stop the sweep
-                _log.exception("internal error while loading pack", pack=ref)
-                return _internal_error(ref, opts.pack_root, exc)
             if isinstance(prepared, PackResult):
                 return prepared  # nothing changed: no writes
             if prepared is None:  # the folder is gone
@@ -625,14 +624,6 @@ class _Removal:
     reference: BaseProbe | None  # the base the decision was made on
     refusal: str | None = None  # already decided (a sweep's end): refused, and why
     budget: DeleteBudget | None = None  # a sweep's running count; None: a single pack
-
-
-class _PlanBug(Exception):
-    """plan_pack failed in the worker thread; re-raised as `error` on the loop."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def _is_data_error(exc: asyncpg.PostgresError) -> bool:
