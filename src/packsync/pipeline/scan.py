@@ -17,11 +17,12 @@ middle of a read never makes a pack's files look removed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from packsync.core.diagnostics import Diagnostic, error
@@ -261,20 +262,28 @@ class _PackReader:
             names.append(n)
         return names
 
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        """The pack's folders held and its ignore rules read, for one read (or
+        one stamp); the descriptors are closed on the way out."""
+        try:
+            self._open_folders()
+            self._read_rules()
+            yield
+        finally:
+            for fd in self.folders.values():
+                os.close(fd)
+            self.folders.clear()
+
     def scan(self) -> ScannedPack:
         """The pack, or a pack in error (no pack file: nothing registered, rows
         kept) when one of its folders cannot be listed."""
         try:
-            try:
-                self._open_folders()
-                self._read_rules()
+            with self.opened():
                 if self.ignore.pack_reason() is not None:
                     self.pack.ignored_pack = self.ignore.pack_reason()
                     return self.pack
                 return self._scan()
-            finally:
-                for fd in self.folders.values():
-                    os.close(fd)
         except _Refused as refused:
             return ScannedPack(
                 ref=self.ref,
@@ -639,14 +648,10 @@ def pack_stamps(base_dir: Path, refs: Collection[str], *, max_file_size: int) ->
         for ref in refs:
             reader = _PackReader(base_dir, before[0], ref, max_file_size, base_fd=base_fd)
             try:
-                reader._open_folders()
-                reader._read_rules()
-                stamp = reader.stamp()
+                with reader.opened():
+                    stamp = reader.stamp()
             except (_Changed, _Refused):
                 stamp = None
-            finally:
-                for fd in reader.folders.values():
-                    os.close(fd)
             if stamp is not None:
                 stamps[ref] = stamp
     finally:
