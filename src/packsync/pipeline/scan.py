@@ -445,14 +445,19 @@ def _real_base(base_dir: Path) -> str | None:
     return real if os.path.isdir(real) and os.access(real, os.R_OK | os.X_OK) else None
 
 
+def bad_pack_folder_name(base_dir: Path, name: str) -> Diagnostic:
+    """A folder under the base whose name cannot be a pack ref."""
+    return error(
+        printable(str(base_dir / name)),
+        PACK_REF_CODE,
+        pack_ref_message(printable(name), "pack folder name"),
+    )
+
+
 def _pack_folder_problem(base_dir: Path, real_base: str, ref: str) -> Diagnostic | None:
     path = base_dir / ref  # for the message; checks go through the resolved base
     if not PACK_REF.match(ref):
-        return error(
-            printable(str(path)),
-            PACK_REF_CODE,
-            pack_ref_message(printable(ref), "pack folder name"),
-        )
+        return bad_pack_folder_name(base_dir, ref)
     try:
         real = os.path.realpath(os.path.join(real_base, ref))
     except OSError:  # swapped while being resolved: treat as outside, report it
@@ -671,6 +676,7 @@ class BaseDirUnavailable(Exception):
 
 __all__ = [
     "BaseDirUnavailable",
+    "bad_pack_folder_name",
     "is_hidden",
     "list_pack_refs",
     "pack_stamps",

@@ -63,7 +63,12 @@ from packsync.pipeline.plan import (
     unchanged_result,
 )
 from packsync.pipeline.preload import ParsedCache, Preloader, cached_parser
-from packsync.pipeline.scan import BaseDirUnavailable, pack_stamps, scan_pack
+from packsync.pipeline.scan import (
+    BaseDirUnavailable,
+    bad_pack_folder_name,
+    pack_stamps,
+    scan_pack,
+)
 from packsync.sync.fencing import TokenSource, check_fence
 from packsync.sync.guard import (
     BASE_MISSING,
@@ -189,13 +194,7 @@ class SyncService(WorkflowStore):
             if PACK_REF.match(name):
                 on_disk.add(name)
             else:
-                report.diagnostics.append(
-                    error(
-                        printable(str(base / name)),
-                        PACK_REF_CODE,
-                        pack_ref_message(printable(name), "pack folder name"),
-                    )
-                )
+                report.diagnostics.append(bad_pack_folder_name(base, name))
         self._catalog.forget()  # the sweep re-lists every pack it looks up
         self._registered_actions_at = None  # read afresh when a pack is first loaded
         present = sorted(on_disk if only is None else on_disk & set(only))
