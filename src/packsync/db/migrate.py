@@ -62,7 +62,7 @@ async def _migrate(conn: asyncpg.Connection, db_schema: str, state_schema: str) 
         await _ensure_schema(conn, state_schema)
         if not await conn.fetchval(queries.MIGRATIONS_TABLE_EXISTS, state_schema):
             await conn.execute(queries.create_migrations_table(state_schema))
-        done = {r["name"] for r in await conn.fetch(queries.applied_migrations(state_schema))}
+        done = await _applied(conn, state_schema)
         for name, sql in migration_files():
             if name in done:
                 continue
@@ -117,7 +117,9 @@ async def _create_attune_tables(conn: asyncpg.Connection, db_schema: str) -> boo
 async def pending_migrations(conn: asyncpg.Connection, state_schema: str) -> list[str]:
     """Names not yet applied (`packsync plan` refuses to run before them)."""
     exists = await conn.fetchval(queries.MIGRATIONS_TABLE_EXISTS, state_schema)
-    done: set[str] = set()
-    if exists:
-        done = {r["name"] for r in await conn.fetch(queries.applied_migrations(state_schema))}
+    done = await _applied(conn, state_schema) if exists else set()
     return [name for name, _ in migration_files() if name not in done]
+
+
+async def _applied(conn: asyncpg.Connection, state_schema: str) -> set[str]:
+    return {r["name"] for r in await conn.fetch(queries.applied_migrations(state_schema))}
